@@ -1,0 +1,55 @@
+"""pytest collects `tests/` and executes every notebook in `nbs/` as one test case each.
+
+Each notebook runs in its own process through nbdev's test runner, so nbdev's test flags are
+honoured: cells flagged with a flag in `tst_flags` (`notest`, `full`) are skipped, and
+`SEQREC_FULL=1` runs the `full` cells too. A notebook that raises fails its test, with the
+notebook's traceback in the report.
+
+The suite never downloads: `SEQREC_OFFLINE=1` is set for it. Data comes from `SEQREC_DATA`
+(defaulting to `../shared/data` beside the checkout when that exists) or from the user cache.
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent
+_shared = ROOT.parent / "shared" / "data"
+if not os.environ.get("SEQREC_DATA") and _shared.is_dir(): os.environ["SEQREC_DATA"] = str(_shared)
+os.environ["SEQREC_OFFLINE"] = "1"
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def pytest_collect_file(parent, file_path):
+    if file_path.suffix == ".ipynb" and file_path.parent.name == "nbs" and not file_path.name.startswith(("_", ".")):
+        return NotebookFile.from_parent(parent, path=file_path)
+
+
+class NotebookFile(pytest.File):
+    def collect(self):
+        yield NotebookItem.from_parent(self, name=self.path.stem)
+
+
+class NotebookFailed(Exception):
+    pass
+
+
+class NotebookItem(pytest.Item):
+    def runtest(self):
+        flags = "full" if os.environ.get("SEQREC_FULL") else ""
+        runner = Path(sys.executable).parent / "nbdev-test"
+        cmd = [str(runner), str(self.path), "--flags", flags, "--cell-timing-min", "20"]
+        res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        self.add_report_section("call", "notebook output", res.stdout[-5000:])
+        if res.returncode != 0 or "Success." not in res.stdout:
+            raise NotebookFailed(f"{self.path.name} failed:\n{res.stderr[-8000:]}\n{res.stdout[-2000:]}")
+
+    def repr_failure(self, excinfo):
+        if isinstance(excinfo.value, NotebookFailed): return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return self.path, None, f"notebook {self.path.name}"

@@ -1,0 +1,45 @@
+"The installed console command `seqrec-baselines`, run as a user runs it."
+import gzip
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+CLI = shutil.which("seqrec-baselines", path=str(Path(sys.executable).parent)) or "seqrec-baselines"
+
+
+def run(tmp_path, data_dir, *args):
+    env = {**os.environ, "SEQREC_DATA": str(data_dir), "SEQREC_CACHE": str(tmp_path / "cache"), "SEQREC_OFFLINE": "1"}
+    return subprocess.run([CLI, *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_no_data_one_line_naming_seqrec_data(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = run(tmp_path, empty)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "SEQREC_DATA" in lines[0] and "Online Retail" in lines[0], res.stderr
+
+
+def test_prints_the_table_from_a_local_copy(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = pd.Series(range(60))
+    raw = pd.DataFrame({"InvoiceNo": (5000 + rng // 3).astype(str), "StockCode": (rng * 7 % 11).astype(str),
+                        "Description": "THING", "Quantity": 1.0,
+                        "InvoiceDate": (pd.Timestamp("2011-01-01") + pd.to_timedelta(rng, unit="h")).astype(str),
+                        "UnitPrice": 1.5, "CustomerID": (12000 + rng % 6).astype(float), "Country": "France"})
+    with gzip.open(data / "online_retail.csv.gz", "wt") as f: raw.to_csv(f, index=False)
+    res = run(tmp_path, data, "-k", "5")
+    assert res.returncode == 0, res.stderr
+    out = res.stdout
+    assert "Popularity" in out and "MarkovChain" in out and "NDCG@5" in out and "sampled" in out
+
+
+def test_help():
+    res = subprocess.run([CLI, "--help"], capture_output=True, text=True)
+    assert res.returncode == 0 and "--data" in res.stdout

@@ -1,0 +1,121 @@
+"Bad input to the data layer: every case raises an error whose message names what is wrong."
+import numpy as np
+import pandas as pd
+import pytest
+
+from seqrec_nb.data import (ItemIndex, NextItemBatches, leave_one_out, load_movielens, load_sasrec_txt,
+                            pad_sequences, temporal_split, to_interactions)
+
+
+@pytest.fixture
+def raw():
+    return pd.DataFrame({"u": [1, 1, 2, 2, 2, 3], "i": ["a", "b", "a", "c", "b", "a"],
+                         "t": ["2024-01-01", "2024-01-02", "2024-01-01", "2024-01-03", "2024-01-05", "2024-01-02"],
+                         "qty": [1, 2, 3, 4, 5, 6]})
+
+
+def build(df): return to_interactions(df, user="u", item="i", time="t")
+
+
+def test_valid_log_is_sorted_and_keeps_extras(raw):
+    log = build(raw)
+    assert list(log.columns) == ["user_id", "item_id", "timestamp", "qty"]
+    assert log.groupby("user_id").timestamp.apply(lambda t: t.is_monotonic_increasing).all()
+    assert pd.api.types.is_datetime64_any_dtype(log.timestamp)
+
+
+def test_missing_column_names_it(raw):
+    with pytest.raises(ValueError, match=r"missing column 'i' \(the item column\).*\['u', 't', 'qty'\]"):
+        build(raw.drop(columns="i"))
+
+
+@pytest.mark.parametrize("bad", [np.nan, None, "", "   "])
+def test_missing_or_empty_ids_name_column_and_show_rows(raw, bad):
+    raw["i"] = raw["i"].astype(object)
+    raw.loc[3, "i"] = bad
+    with pytest.raises(ValueError, match=r"column 'i': 1 row\(s\) have a missing or empty id") as e:
+        build(raw)
+    assert "2024-01-03" in str(e.value)            # the offending row is shown
+
+
+def test_shows_at_most_five_offending_rows():
+    df = pd.DataFrame({"u": [None] * 8, "i": list("abcdefgh"), "t": range(8)})
+    with pytest.raises(ValueError, match=r"column 'u': 8 row\(s\).*first 5") as e: build(df)
+    assert "e" in str(e.value) and "f" not in str(e.value).split("first 5")[1]
+
+
+def test_non_scalar_ids(raw):
+    raw["u"] = raw["u"].astype(object)
+    raw.at[0, "u"] = [1, 2]
+    with pytest.raises(ValueError, match=r"column 'u': 1 row\(s\) hold a non-scalar id"): build(raw)
+
+
+def test_unparseable_time(raw):
+    raw.loc[2, "t"] = "not a date"
+    with pytest.raises(ValueError, match=r"column 't': 1 row\(s\) have a time that does not parse") as e: build(raw)
+    assert "not a date" in str(e.value)
+
+
+def test_missing_time(raw):
+    raw.loc[4, "t"] = None
+    with pytest.raises(ValueError, match=r"column 't': 1 row\(s\) have a missing time"): build(raw)
+
+
+def test_empty_log(raw):
+    with pytest.raises(ValueError, match="interaction log is empty"): build(raw.iloc[:0])
+
+
+def test_not_a_dataframe():
+    with pytest.raises(TypeError, match="expected a pandas DataFrame, got list"): to_interactions([[1, 2, 3]])
+
+
+def test_duplicates_kept_unless_asked(raw):
+    doubled = pd.concat([raw, raw.iloc[[0]]], ignore_index=True)
+    assert len(build(doubled)) == 7
+    assert len(to_interactions(doubled, "u", "i", "t", drop_duplicates=True)) == 6
+
+
+def test_numeric_times_pass_through(raw):
+    log = build(raw.assign(t=[5, 1, 3, 2, 9, 4]))
+    assert log[log.user_id == 1].item_id.tolist() == ["b", "a"]
+
+
+def test_item_index_unknown_and_padding():
+    idx = ItemIndex(["x", "y"])
+    with pytest.raises(KeyError, match=r"1 unknown item id\(s\), e.g. \['q'\]"): idx.encode(["x", "q"])
+    with pytest.raises(KeyError, match="padding or out of range"): idx.decode([0, 1])
+    with pytest.raises(KeyError, match="out of range 1..2"): idx.decode([3])
+    with pytest.raises(ValueError, match="unknown='ignore'"): idx.encode(["x"], unknown="ignore")
+    assert idx.decode(idx.encode(["y", "x"])).tolist() == ["y", "x"]
+
+
+def test_split_errors(raw):
+    log = build(raw)
+    with pytest.raises(ValueError, match="min_len=2"): leave_one_out(log, min_len=2)
+    with pytest.raises(ValueError, match="no events on one side"): temporal_split(log, "1999-01-01")
+    with pytest.raises(ValueError, match="not an interaction log"): leave_one_out(raw)
+    with pytest.raises(ValueError, match="on='train'"): leave_one_out(log).histories("train")
+
+
+def test_leave_one_out_never_uses_the_future(raw):
+    s = leave_one_out(build(raw))
+    assert s.test.user_id.tolist() == [2] and s.index.decode(s.test.item).tolist() == ["b"]
+    assert [s.index.decode(h).tolist() for h in s.histories("test")] == [["a", "c"]]
+    assert len(s.train) == 4                    # users 1 and 3 (too short) and user 2's first event
+
+
+def test_padding_and_batches_errors():
+    with pytest.raises(ValueError, match="maxlen=0"): pad_sequences([[1]], 0)
+    with pytest.raises(ValueError, match="nothing to predict"): NextItemBatches([[1], [2]], n_items=2)
+    with pytest.raises(ValueError, match="negatives='hard'"): NextItemBatches([[1, 2]], n_items=2, negatives="hard")
+    b = NextItemBatches([[1, 2, 3]], n_items=3, batch_size=4)
+    with pytest.raises(IndexError, match="batch 1 out of range"): b[1]
+
+
+def test_bad_files(tmp_path):
+    bad = tmp_path / "x.dat"
+    bad.write_text("user,item\n1,2\n")
+    with pytest.raises(ValueError, match="not a MovieLens ratings file"): load_movielens(bad)
+    txt = tmp_path / "s.txt"
+    txt.write_text("1 2\n1 x\n")
+    with pytest.raises(ValueError): load_sasrec_txt(txt)

@@ -1,0 +1,89 @@
+"The evaluator and the baselines as a user calls them: bad input, determinism, and the protocol's rules."
+import numpy as np
+import pytest
+
+from seqrec_nb.data import leave_one_out, synthetic_log
+from seqrec_nb.evaluate import (MarkovChain, Popularity, Recommender, evaluate, metrics_at_k, ranks_against,
+                                sample_negatives)
+
+
+@pytest.fixture(scope="module")
+def split():
+    return leave_one_out(synthetic_log(n_users=150, n_items=40, seed=2)[0])
+
+
+class Constant(Recommender):
+    "Scores every item the same: must get no credit under 'ties against the target'."
+    def fit(self, split): self.index = split.index; return self
+    def _score(self, histories): return np.zeros((len(histories), self.n_items + 1))
+
+
+class WrongShape(Constant):
+    def _score(self, histories): return np.zeros((len(histories), 3))
+
+
+class Oracle(Constant):
+    "Knows the answer: the target scores highest."
+    def __init__(self, targets): self.targets, self.i = targets, 0
+    def _score(self, histories):
+        s = np.zeros((len(histories), self.n_items + 1))
+        s[np.arange(len(histories)), self.targets[self.i:self.i + len(histories)]] = 1
+        self.i += len(histories)
+        return s
+
+
+def test_bad_arguments(split):
+    m = Popularity().fit(split)
+    with pytest.raises(ValueError, match="protocol='ranked'"): evaluate(m, split, protocol="ranked")
+    with pytest.raises(ValueError, match="exclude_seen applies to protocol='full'"): evaluate(m, split, "sampled", exclude_seen=True)
+    with pytest.raises(ValueError, match="on='train'"): evaluate(m, split, on="train")
+    with pytest.raises(ValueError, match="k=0"): evaluate(m, split, k=0)
+    with pytest.raises(ValueError, match="n_negatives=0"): evaluate(m, split, "sampled", n_negatives=0)
+    with pytest.raises(ValueError, match="alpha=0"): MarkovChain(alpha=0)
+
+
+def test_model_contract_is_checked(split):
+    with pytest.raises(ValueError, match=r"WrongShape.score returned shape \(.*, 3\), expected"):
+        evaluate(WrongShape().fit(split), split)
+    with pytest.raises(RuntimeError, match="Popularity is not fitted"): Popularity().recommend(["a"])
+
+
+def test_ties_count_against_the_target(split):
+    assert evaluate(Constant().fit(split), split)["HR@10"] == 0
+    assert evaluate(Constant().fit(split), split, "sampled")["HR@10"] == 0
+
+
+def test_perfect_model_scores_one(split):
+    for protocol in ("full", "sampled"):
+        res = evaluate(Oracle(split.test.item.to_numpy()).fit(split), split, protocol, batch_size=32)
+        assert res["HR@10"] == res["NDCG@10"] == res["MRR@10"] == 1.0
+
+
+def test_seeded_and_batch_size_invariant(split):
+    m = MarkovChain().fit(split)
+    a = evaluate(m, split, "sampled", seed=3, batch_size=7)
+    assert a == evaluate(m, split, "sampled", seed=3, batch_size=1000)
+    assert a != evaluate(m, split, "sampled", seed=4)
+    assert np.array_equal(sample_negatives(split, n=100, seed=1), sample_negatives(split, n=100, seed=1))
+
+
+def test_exclude_seen_keeps_the_target(split):
+    m = Popularity().fit(split)
+    full = evaluate(m, split, k=[1, 5, 20], return_ranks=True)
+    unseen = evaluate(m, split, k=[1, 5, 20], exclude_seen=True, return_ranks=True)
+    assert (unseen["ranks"] <= full["ranks"]).all()       # fewer competitors, never a worse rank
+    assert set(full) >= {"HR@1", "NDCG@5", "MRR@20", "Recall@20", "users"}
+
+
+def test_metrics_match_brute_force_sorting():
+    rng = np.random.default_rng(7)
+    scores = rng.integers(0, 5, (200, 30)).astype(float)    # heavy ties
+    target = rng.integers(0, 30, 200)
+    ranks = ranks_against(scores[np.arange(200), target], np.where(np.eye(30)[target] == 1, -np.inf, scores))
+    brute = []
+    for row, t in zip(scores, target):
+        order = sorted(range(30), key=lambda j: (-row[j], j == t))   # target after its ties
+        brute.append(order.index(t))
+    assert ranks.tolist() == brute
+    m = metrics_at_k(ranks, 10)
+    assert m["NDCG@10"] == pytest.approx(np.mean([1 / np.log2(r + 2) if r < 10 else 0 for r in brute]))

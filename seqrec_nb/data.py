@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import tempfile
 import urllib.error
 import urllib.request
-import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -427,6 +427,8 @@ class NextItemBatches(keras.utils.PyDataset):
     Each batch is `(x, y)`: `x` the inputs `(batch, maxlen)` and `y` the next-item targets of the same
     shape (0 where padded). With `negatives='uniform'` or `'popularity'`, `x` is a dict with keys
     `"history"` and `"negatives"` (`(batch, maxlen, n_negatives)`, never equal to the target).
+    The order of epoch `e` and the negatives of its batch `i` depend only on `(seed, e, i)`, so a run
+    resumed at epoch `e` (see `set_epoch`) sees exactly the batches an uninterrupted run would.
     """
     def __init__(self, sequences, n_items: int, maxlen: int = 50, batch_size: int = 128,
                  negatives: str | None = None, n_negatives: int = 1, shuffle: bool = True,
@@ -439,20 +441,25 @@ class NextItemBatches(keras.utils.PyDataset):
         if not seqs: raise ValueError("no sequence has two or more items: nothing to predict")
         self.inputs = pad_sequences([s[:-1] for s in seqs], maxlen)
         self.targets = pad_sequences([s[1:] for s in seqs], maxlen)
-        self.n_items, self.batch_size, self.shuffle = n_items, batch_size, shuffle
+        self.n_items, self.batch_size, self.shuffle, self.seed = n_items, batch_size, shuffle, seed
         self.negatives, self.n_negatives = negatives, n_negatives
         counts = np.bincount(np.concatenate(seqs), minlength=n_items + 1)[1:].astype("float64")
         self.popularity = counts / counts.sum()
-        self.rng = np.random.default_rng(seed)
-        self.order = self.rng.permutation(len(seqs)) if shuffle else np.arange(len(seqs))
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int):
+        "Make the batches those of `epoch` (its shuffle order, its negatives)."
+        self.epoch = epoch
+        n = len(self.inputs)
+        self.order = np.random.default_rng([self.seed, epoch]).permutation(n) if self.shuffle else np.arange(n)
 
     def __len__(self): return -(-len(self.order) // self.batch_size)
 
-    def _sample(self, targets: np.ndarray) -> np.ndarray:
+    def _sample(self, targets: np.ndarray, rng) -> np.ndarray:
         "Negatives shaped `targets.shape + (n_negatives,)`, redrawn wherever they hit the target."
         shape = targets.shape + (self.n_negatives,)
         p = self.popularity if self.negatives == "popularity" else None
-        draw = lambda n: self.rng.choice(self.n_items, size=n, p=p) + 1
+        draw = lambda n: rng.choice(self.n_items, size=n, p=p) + 1
         neg = draw(int(np.prod(shape))).reshape(shape)
         while (hit := neg == targets[..., None]).any(): neg[hit] = draw(int(hit.sum()))
         return neg.astype("int32")
@@ -462,10 +469,10 @@ class NextItemBatches(keras.utils.PyDataset):
         rows = self.order[i * self.batch_size:(i + 1) * self.batch_size]
         x, y = self.inputs[rows], self.targets[rows]
         if self.negatives is None: return x, y
-        return {"history": x, "negatives": self._sample(y)}, y
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        return {"history": x, "negatives": self._sample(y, rng)}, y
 
-    def on_epoch_end(self):
-        if self.shuffle: self.order = self.rng.permutation(len(self.order))
+    def on_epoch_end(self): self.set_epoch(self.epoch + 1)
 
 # %% ../nbs/00_data.ipynb #f6e36752
 def synthetic_log(n_users: int = 500, n_items: int = 100, n_clusters: int = 5, mean_len: float = 20,

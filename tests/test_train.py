@@ -1,0 +1,175 @@
+"""seqrec_nb.train as a user's training run meets it: resume after SIGKILL, seeds, saving, decisions.
+
+Backend-neutral: CI runs this file on TensorFlow, JAX and PyTorch.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+from seqrec_nb.train import (Accelerator, Devices, choose_jit_compile, choose_precision, choose_strategy, device_report,
+                             diagnose, load_model, replicas_per_worker, save_model, scale_batch_size, tf_config_workers)
+
+RUN = textwrap.dedent("""
+    import os, signal, sys, json
+    import numpy as np, keras
+    from seqrec_nb.data import NextItemBatches, leave_one_out, synthetic_log
+    from seqrec_nb.train import fit, seed_everything
+    ckpt, out, kill_after = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    seed_everything(0)
+    split = leave_one_out(synthetic_log(n_users=120, n_items=30, seed=0)[0])
+    inp = keras.Input((10,), dtype="int32")
+    h = keras.layers.Embedding(split.n_items + 1, 8, mask_zero=True)(inp)
+    h = keras.layers.Dropout(0.2, seed=1)(h)
+    net = keras.Model(inp, keras.layers.Dense(split.n_items + 1)(keras.layers.GRU(8, return_sequences=True)(h)))
+    net.compile(keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0))
+
+    class Kill(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch + 1 == kill_after: os.kill(os.getpid(), signal.SIGKILL)   # no clean-up, no finally
+
+    batches = NextItemBatches(split.train_sequences(), split.n_items, maxlen=10, batch_size=32, negatives="uniform", seed=3)
+    batches = NextItemBatches(split.train_sequences(), split.n_items, maxlen=10, batch_size=32, seed=3)
+    hist = fit(net, batches, epochs=5, checkpoint_dir=ckpt if ckpt != "-" else None,
+               callbacks=[Kill()] if kill_after else [], verbose=0)
+    np.savez(out, *[np.asarray(w) for w in net.get_weights()])
+    print(json.dumps({"epochs_run": list(hist.epoch)}))
+""")
+
+
+def run(*args):
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    return subprocess.run([sys.executable, "-c", RUN, *map(str, args)], capture_output=True, text=True, env=env, timeout=600)
+
+
+def weights(path):
+    with np.load(path) as f: return [f[k] for k in sorted(f.files, key=lambda k: int(k.split("_")[1]))]
+
+
+def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
+    whole = run("-", tmp_path / "whole.npz", 0)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    killed = run(tmp_path / "ck", tmp_path / "killed.npz", 2)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert not (tmp_path / "killed.npz").exists()
+    resumed = run(tmp_path / "ck", tmp_path / "resumed.npz", 0)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads(resumed.stdout.strip().splitlines()[-1])["epochs_run"] == [2, 3, 4]   # picked up after epoch 2
+    for a, b in zip(weights(tmp_path / "whole.npz"), weights(tmp_path / "resumed.npz"), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_same_seed_same_metrics():
+    code = textwrap.dedent("""
+        import json, keras
+        from seqrec_nb.data import NextItemBatches, leave_one_out, synthetic_log, pad_sequences
+        from seqrec_nb.evaluate import Recommender, evaluate
+        from seqrec_nb.train import fit, seed_everything
+        seed_everything(int(__import__("sys").argv[1]))
+        split = leave_one_out(synthetic_log(n_users=100, n_items=30, seed=0)[0])
+        class M(Recommender):
+            def __init__(self):
+                self.index = split.index
+                inp = keras.Input((10,), dtype="int32")
+                h = keras.layers.Dropout(0.3)(keras.layers.Embedding(31, 8, mask_zero=True)(inp))
+                self.net = keras.Model(inp, keras.layers.Dense(31)(keras.layers.GRU(8, return_sequences=True)(h)))
+                self.net.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0))
+            def _score(self, h): return keras.ops.convert_to_numpy(self.net(pad_sequences(h, 10))[:, -1])
+        m = M()
+        fit(m.net, NextItemBatches(split.train_sequences(), 30, maxlen=10, batch_size=16), epochs=2, verbose=0)
+        print(json.dumps(evaluate(m, split, "sampled")))
+    """)
+    outs = [subprocess.run([sys.executable, "-c", code, str(s)], capture_output=True, text=True, timeout=600) for s in (5, 5, 6)]
+    for o in outs: assert o.returncode == 0, o.stderr[-3000:]
+    a, b, c = (json.loads(o.stdout.strip().splitlines()[-1]) for o in outs)
+    assert a == b                        # identical, not merely close
+    assert a != c
+
+
+V100 = Accelerator("gpu", "V100", 16.0, (7, 0))
+T4 = Accelerator("gpu", "T4", 15.0, (7, 5))
+A100 = Accelerator("gpu", "A100", 40.0, (8, 0))
+H100 = Accelerator("gpu", "H100", 80.0, (9, 0))
+P100 = Accelerator("gpu", "P100", 16.0, (6, 0))
+TPU = Accelerator("tpu", "TPU v4")
+
+DECISIONS = [  # description, precision, strategy, global batch for 64/replica, XLA
+    (Devices(), "float32", "default", 64, False),
+    (Devices(accelerators=(P100,)), "float32", "default", 64, True),
+    (Devices(accelerators=(V100,)), "mixed_float16", "default", 64, True),
+    (Devices(accelerators=(T4, T4)), "mixed_float16", "mirrored", 128, True),
+    (Devices(accelerators=(A100,)), "mixed_bfloat16", "default", 64, True),
+    (Devices(accelerators=(H100,) * 8), "mixed_bfloat16", "mirrored", 512, True),
+    (Devices(accelerators=(A100, V100)), "mixed_float16", "mirrored", 128, True),     # the weakest card decides
+    (Devices(backend="jax", accelerators=(H100,) * 8), "mixed_bfloat16", "data_parallel", 512, True),
+    (Devices(backend="jax"), "float32", "default", 64, True),
+    (Devices(backend="jax", accelerators=(TPU,) * 4), "mixed_bfloat16", "data_parallel", 256, True),
+    (Devices(accelerators=(TPU,)), "mixed_bfloat16", "default", 64, True),
+    (Devices(backend="torch", accelerators=(H100,) * 8), "mixed_bfloat16", "default", 64, False),
+    (Devices(cuda_build=False, system_gpus=(A100,)), "float32", "default", 64, False),   # CPU-only TF, GPU present
+    (Devices(n_workers=3, accelerators=(A100,)), "mixed_bfloat16", "multi_worker_mirrored", 64, True),
+]
+
+
+@pytest.mark.parametrize("devices,precision,strategy,batch,xla", DECISIONS)
+def test_decisions(devices, precision, strategy, batch, xla):
+    assert choose_precision(devices) == precision
+    assert choose_strategy(devices) == strategy
+    assert scale_batch_size(64, replicas_per_worker(devices, strategy)) == batch
+    assert choose_jit_compile(devices) == xla
+    assert choose_jit_compile(devices, model_supports=False) is False
+
+
+def test_decision_errors_and_overrides():
+    assert choose_precision(Devices(accelerators=(H100,)), override="float32") == "float32"
+    with pytest.raises(ValueError, match="override='fp8'"): choose_precision(Devices(), override="fp8")
+    with pytest.raises(ValueError, match="per_replica=0"): scale_batch_size(0, 2)
+
+
+@pytest.mark.parametrize("devices,expect", [
+    (Devices(cuda_build=False, system_gpus=(A100,)), "CPU-only build"),
+    (Devices(cuda_build=True, cuda_version="12.5", system_gpus=(A100,), visible_devices_env="-1"), "CUDA_VISIBLE_DEVICES"),
+    (Devices(cuda_build=True, cuda_version="12.5", cudnn_version="9", system_gpus=(A100,)), "CUDA 12.5 / cuDNN 9"),
+    (Devices(backend="torch", cuda_build=False, system_gpus=(A100,)), "CPU-only build"),
+    (Devices(backend="jax", system_gpus=(A100,)), "jax[cuda12]"),
+])
+def test_diagnose_explains_an_unused_gpu(devices, expect):
+    msgs = diagnose(devices)
+    assert "nvidia-smi sees 1 GPU(s) (A100)" in msgs[0] and expect in msgs[1]
+    assert diagnose(Devices(accelerators=(A100,), system_gpus=(A100,))) == []
+
+
+def test_tf_config_workers(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert tf_config_workers() == 1
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"chief": ["h:1"], "worker": ["h:2", "h:3"]}, "task": {"type": "worker", "index": 0}}))
+    assert tf_config_workers() == 3
+    monkeypatch.setenv("TF_CONFIG", "{not json")
+    with pytest.raises(ValueError, match="TF_CONFIG is not valid JSON"): tf_config_workers()
+
+
+def test_device_report_on_this_machine(capsys):
+    rep = device_report()
+    assert rep["backend"] == keras.backend.backend() and rep["replicas"] >= 1
+    assert {"accelerators", "cuda_build", "precision", "strategy", "jit_compile", "problems"} <= set(rep)
+    assert f"backend      {rep['backend']}" in capsys.readouterr().out
+
+
+def test_save_load_round_trip_and_lambda_refused(tmp_path):
+    inp = keras.Input((6,), dtype="int32")
+    h = keras.layers.GRU(4)(keras.layers.Embedding(10, 4, mask_zero=True)(inp))
+    net = keras.Model(inp, keras.layers.Dense(10)(h))
+    net.compile("adam", "mse")
+    x = np.random.default_rng(0).integers(0, 10, (4, 6))
+    back = load_model(save_model(net, tmp_path / "m.keras"))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(back(x)), keras.ops.convert_to_numpy(net(x)))
+    risky = keras.Sequential([keras.Input((2,)), keras.layers.Lambda(lambda t: t + 1)])
+    save_model(risky, tmp_path / "risky.keras")
+    with pytest.raises(ValueError, match="safe_mode"): load_model(tmp_path / "risky.keras")
+    with pytest.raises(FileNotFoundError, match="no model file"): load_model(tmp_path / "absent.keras")

@@ -2,10 +2,13 @@
 
 nbdev's own `nbdev-readme` renders through Quarto, which these machines cannot install. This does the
 same job with nbdev's notebook processors (front matter, `#| hide`, directives) and nbconvert's
-Markdown exporter. `python scripts/make_readme.py --check` exits 1 when the committed README.md is
-not what the committed notebook produces (CI runs it).
+Markdown exporter, from the outputs saved in the notebook.
+
+`python scripts/make_readme.py --check` (CI runs it) executes a copy of the notebook, renders that,
+and exits 1 unless the result is the committed README.md: the numbers in the README are the ones
+the code computes now, not ones typed in or left over from an older run.
 """
-import argparse, copy, difflib, re, sys
+import argparse, copy, difflib, os, re, shutil, sys, tempfile
 from pathlib import Path
 
 import nbformat
@@ -58,13 +61,28 @@ def readme_markdown(nb_path: Path) -> str:
     note = "<!-- generated from nbs/index.ipynb by scripts/make_readme.py; edit the notebook, not this file -->\n\n"
     return note + head + re.sub(r"\n{3,}", "\n\n", body).strip() + "\n"
 
+def executed_copy(nb_path: Path) -> Path:
+    "Run the notebook with nbdev's test runner into a temporary copy beside it (same relative paths); return the copy."
+    from nbdev.test import test_nb
+    fd, tmp = tempfile.mkstemp(dir=nb_path.parent, prefix="_readme_check_", suffix=".ipynb")
+    os.close(fd)
+    shutil.copy(nb_path, tmp)
+    ok, _ = test_nb(tmp, skip_flags=get_config().tst_flags.split(), save=True)
+    if not ok:
+        os.remove(tmp)
+        raise SystemExit(f"{nb_path} failed to execute; see the traceback above")
+    import atexit; atexit.register(os.remove, tmp)
+    return Path(tmp)
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--check", action="store_true", help="exit 1 if README.md is out of date instead of writing it")
     args = p.parse_args(argv)
     cfg = get_config()
-    text = readme_markdown(cfg.nbs_path/cfg.readme_nb)
+    nb_path = cfg.nbs_path/cfg.readme_nb
     readme = cfg.config_path/"README.md"
+    if args.check: text = readme_markdown(executed_copy(nb_path))
+    else: text = readme_markdown(nb_path)
     if args.check:
         old = readme.read_text() if readme.exists() else ""
         if old != text:

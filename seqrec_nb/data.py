@@ -51,7 +51,10 @@ def _parse_times(s: pd.Series, column: str, df: pd.DataFrame) -> pd.Series:
     "Numeric times (epochs, positions) pass through; anything else must parse as a datetime."
     if s.isna().any(): raise _offending(df, s.isna(), column, "have a missing time")
     if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_datetime64_any_dtype(s): return s
-    parsed = pd.to_datetime(s, errors="coerce", format="mixed")
+    try: parsed = pd.to_datetime(s, errors="coerce", format="mixed")
+    except (ValueError, TypeError) as e:          # e.g. strings with different time zones
+        raise ValueError(f"column {column!r}: times do not parse as one datetime column ({e}); "
+                         f"first values: {s.head(5).tolist()}") from e
     if parsed.isna().any(): raise _offending(df, parsed.isna(), column, "have a time that does not parse")
     return parsed
 
@@ -73,6 +76,9 @@ def to_interactions(df: pd.DataFrame, user: str = "user_id", item: str = "item_i
             raise ValueError(f"missing column {col!r} (the {role} column); "
                              f"the frame has columns {list(df.columns)}")
     if len(df) == 0: raise ValueError("the interaction log is empty: no rows to build it from")
+    for target, col in zip(COLUMNS, (user, item, time)):
+        if target != col and target in df.columns:
+            raise ValueError(f"column {target!r} would be overwritten by {col!r}: rename or drop it first")
     for col in (user, item):
         if (bad := _non_scalar(df[col])).any(): raise _offending(df, bad, col, "hold a non-scalar id")
         if (bad := _missing_id(df[col])).any(): raise _offending(df, bad, col, "have a missing or empty id")
@@ -200,17 +206,29 @@ def clean_online_retail(raw: pd.DataFrame) -> pd.DataFrame:
                        "invoice": raw.InvoiceNo.astype(str).to_numpy()})
     return to_interactions(df)
 
-def _download_online_retail(url: str, sha256: str | None, expect: dict | None) -> Path:
-    "Download the UCI zip into the cache, parse the workbook once, cache it as Parquet."
-    target = cache_dir()/"online_retail.parquet"
-    zpath = download(url, cache_dir()/"online_retail.zip", sha256=sha256)
-    raw = _read_retail_raw(zpath)
-    _check_online_retail(raw, expect)
+def _to_parquet_cache(raw: pd.DataFrame, target: Path) -> Path:
+    "Write `raw` to `target` atomically (temporary file, then rename)."
     tmp = target.with_name(target.name + ".part")
     raw.to_parquet(tmp, index=False)
     os.replace(tmp, target)
-    zpath.unlink()
     return target
+
+def _download_online_retail(url: str, sha256: str | None, expect: dict | None) -> Path:
+    "Download the UCI zip into the cache, parse the workbook once, cache it as Parquet."
+    zpath = download(url, cache_dir()/"online_retail.zip", sha256=sha256)
+    try:
+        raw = _read_retail_raw(zpath)
+        _check_online_retail(raw, expect)
+        return _to_parquet_cache(raw, cache_dir()/"online_retail.parquet")
+    finally: zpath.unlink(missing_ok=True)      # kept or rejected, the zip is not needed again
+
+def _parsed_once(path: Path) -> Path:
+    "For a workbook (.xlsx or .zip), a Parquet copy in the cache, made on first use; other files as they are."
+    if not path.name.lower().endswith((".xlsx", ".zip")): return path
+    st = path.stat()
+    key = hashlib.sha256(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:12]
+    target = cache_dir()/f"online_retail-{key}.parquet"
+    return target if target.is_file() else _to_parquet_cache(_read_retail_raw(path), target)
 
 # %% ../nbs/00_data.ipynb #1b05d6fc
 def load_online_retail(path=None, url: str = ONLINE_RETAIL_URL, sha256: str | None = ONLINE_RETAIL_SHA256,
@@ -219,7 +237,8 @@ def load_online_retail(path=None, url: str = ONLINE_RETAIL_URL, sha256: str | No
 
     Reads `path` if given, else `online_retail.csv.gz` (or the cached Parquet, or the UCI zip) from
     `SEQREC_DATA` or the cache directory, else downloads the UCI zip (checked against `sha256` when
-    set, and against the published shape `expect`), parses the workbook once and caches Parquet.
+    set, and against the published shape `expect`). A workbook (.xlsx, or the zip holding it) is parsed
+    once and cached as Parquet.
     Anonymous rows and cancellations are dropped; `quantity`, `price`, `country`, `description`
     and `invoice` are kept as extras.
     """
@@ -231,7 +250,7 @@ def load_online_retail(path=None, url: str = ONLINE_RETAIL_URL, sha256: str | No
         except DataUnavailable as e:
             raise DataUnavailable("Online Retail is not cached and cannot be downloaded; "
                                   "set SEQREC_DATA to a directory holding online_retail.csv.gz") from e
-    raw = _read_retail_raw(Path(path))
+    raw = _read_retail_raw(_parsed_once(Path(path)))
     _check_online_retail(raw, None)
     return clean_online_retail(raw)
 
@@ -253,9 +272,11 @@ def load_sasrec_txt(path=None, url: str = SASREC_GAMES_URL, sha256: str | None =
             except DataUnavailable as e:
                 raise DataUnavailable("sasrec_games.txt is not cached and cannot be downloaded; "
                                       "set SEQREC_DATA to a directory holding it") from e
-    pairs = pd.read_csv(path, sep=r"\s+", header=None, names=["user_id", "item_id"], dtype="int64", engine="c")
-    if pairs.shape[1] != 2 or pairs.isna().any().any():
-        raise ValueError(f"{path}: expected two integers per line (`user item`)")
+    try: pairs = pd.read_csv(path, sep=r"\s+", header=None, dtype="int64", index_col=False)
+    except (ValueError, pd.errors.ParserError) as e:
+        raise ValueError(f"{path}: expected two integers per line (`user item`): {e}") from e
+    if pairs.shape[1] != 2: raise ValueError(f"{path}: expected two integers per line (`user item`), found {pairs.shape[1]} fields")
+    pairs.columns = ["user_id", "item_id"]
     pairs["timestamp"] = np.arange(len(pairs), dtype="int64")
     return to_interactions(pairs)
 
@@ -368,6 +389,7 @@ def _encode_log(log: pd.DataFrame) -> tuple[pd.DataFrame, ItemIndex, dict]:
     if not set(COLUMNS) <= set(log.columns):
         raise ValueError(f"not an interaction log: needs columns {COLUMNS}, has {list(log.columns)}; use to_interactions")
     if len(log) == 0: raise ValueError("the interaction log is empty")
+    log = log.sort_values(["user_id", "timestamp"], kind="stable")     # splits must never trust row order
     index = ItemIndex(log.item_id.to_numpy())
     ev = log.assign(item=index.encode(log.item_id.to_numpy()))
     ev["pos"] = ev.groupby("user_id", sort=False).cumcount()
@@ -376,6 +398,19 @@ def _encode_log(log: pd.DataFrame) -> tuple[pd.DataFrame, ItemIndex, dict]:
 
 def _target_frame(ev: pd.DataFrame, mask) -> pd.DataFrame:
     return ev.loc[mask, ["user_id", "item", "timestamp", "pos"]].reset_index(drop=True)
+
+def _as_cutoff(cutoff, times: pd.Series):
+    "`cutoff` in the type of `times`: a Timestamp (in their time zone) or a number."
+    if pd.api.types.is_datetime64_any_dtype(times):
+        try: cutoff = pd.Timestamp(cutoff)
+        except (ValueError, TypeError) as e: raise ValueError(f"cutoff {cutoff!r} is not a time") from e
+        tz = times.dt.tz
+        if tz is not None and cutoff.tz is None: cutoff = cutoff.tz_localize(tz)
+        if tz is None and cutoff.tz is not None: raise ValueError(f"cutoff {cutoff} has a time zone but the log's times do not")
+        return cutoff
+    if not isinstance(cutoff, (int, float, np.number)):
+        raise ValueError(f"cutoff {cutoff!r}: the log's timestamps are numbers, so the cutoff must be one too")
+    return cutoff
 
 def leave_one_out(log: pd.DataFrame, min_len: int = 3) -> Split:
     """Per user: last event = test target, second-to-last = validation target, the rest train.
@@ -398,7 +433,7 @@ def temporal_split(log: pd.DataFrame, cutoff) -> Split:
     the cut-off cannot be evaluated (no history) and are left out of `test`.
     """
     ev, index, seqs = _encode_log(log)
-    cutoff = pd.Timestamp(cutoff) if pd.api.types.is_datetime64_any_dtype(ev.timestamp) else cutoff
+    cutoff = _as_cutoff(cutoff, ev.timestamp)
     past = (ev.timestamp < cutoff).to_numpy()
     if not past.any() or past.all():
         raise ValueError(f"cutoff {cutoff} leaves no events on one side (times run from "
@@ -439,11 +474,15 @@ class NextItemBatches(keras.utils.PyDataset):
         if batch_size < 1: raise ValueError(f"batch_size={batch_size}: must be at least 1")
         seqs = [np.asarray(s) for s in sequences if len(s) >= 2]
         if not seqs: raise ValueError("no sequence has two or more items: nothing to predict")
+        flat = np.concatenate(seqs)
+        if flat.min() < 1 or flat.max() > n_items:
+            raise ValueError(f"item ids must lie in 1..n_items={n_items}; found {flat.min()}..{flat.max()}")
+        if negatives is not None and n_items < 2: raise ValueError("negatives need at least 2 items")
         self.inputs = pad_sequences([s[:-1] for s in seqs], maxlen)
         self.targets = pad_sequences([s[1:] for s in seqs], maxlen)
         self.n_items, self.batch_size, self.shuffle, self.seed = n_items, batch_size, shuffle, seed
         self.negatives, self.n_negatives = negatives, n_negatives
-        counts = np.bincount(np.concatenate(seqs), minlength=n_items + 1)[1:].astype("float64")
+        counts = np.bincount(flat, minlength=n_items + 1)[1:].astype("float64")
         self.popularity = counts / counts.sum()
         self.set_epoch(0)
 
@@ -461,7 +500,14 @@ class NextItemBatches(keras.utils.PyDataset):
         p = self.popularity if self.negatives == "popularity" else None
         draw = lambda n: rng.choice(self.n_items, size=n, p=p) + 1
         neg = draw(int(np.prod(shape))).reshape(shape)
-        while (hit := neg == targets[..., None]).any(): neg[hit] = draw(int(hit.sum()))
+        for _ in range(10):
+            if not (hit := neg == targets[..., None]).any(): break
+            neg[hit] = draw(int(hit.sum()))
+        # an item holding nearly all the popularity mass can keep coming back: fall back to uniform
+        # over the other items (target + offset in 1..n-1, wrapped), which can never hit the target
+        if (hit := neg == targets[..., None]).any():
+            t = np.broadcast_to(targets[..., None], shape)[hit]
+            neg[hit] = (t - 1 + rng.integers(1, self.n_items, hit.sum())) % self.n_items + 1
         return neg.astype("int32")
 
     def __getitem__(self, i):

@@ -77,6 +77,7 @@ class Recommender:
     def recommend(self, history_raw_ids, k: int = 10, exclude_seen: bool = False) -> np.ndarray:
         "The top-`k` raw item ids to follow `history_raw_ids` (raw ids, oldest first; unknown ids are ignored)."
         if self.index is None: raise RuntimeError(f"{type(self).__name__} is not fitted: call .fit(split) first")
+        if k < 1: raise ValueError(f"k={k}: must be at least 1")
         hist = self.index.encode(list(history_raw_ids), unknown="drop")
         s = self.score([hist])[0]
         if exclude_seen: s[hist] = -np.inf
@@ -165,7 +166,7 @@ def evaluate(model: Recommender, split: Split, protocol: str = "full", k: int | 
         s, t = model.score(histories[sl]), targets[sl]
         rows = np.arange(len(t))
         if exclude_seen:
-            for r, h in enumerate(histories[sl]): s[r, h[h != t[r]]] = -np.inf
+            for r, h in enumerate(histories[sl]): s[r, h] = -np.inf      # a repeat target becomes a miss
         target_scores = s[rows, t]
         if protocol == "sampled": ranks[sl] = ranks_against(target_scores, s[rows[:, None], negatives[sl]])
         else:

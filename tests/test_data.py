@@ -20,6 +20,7 @@ def build(df): return to_interactions(df, user="u", item="i", time="t")
 def test_valid_log_is_sorted_and_keeps_extras(raw):
     log = build(raw)
     assert list(log.columns) == ["user_id", "item_id", "timestamp", "qty"]
+    assert log.qty.tolist() == [1, 2, 3, 4, 5, 6]
     assert log.groupby("user_id").timestamp.apply(lambda t: t.is_monotonic_increasing).all()
     assert pd.api.types.is_datetime64_any_dtype(log.timestamp)
 
@@ -39,9 +40,10 @@ def test_missing_or_empty_ids_name_column_and_show_rows(raw, bad):
 
 
 def test_shows_at_most_five_offending_rows():
-    df = pd.DataFrame({"u": [None] * 8, "i": list("abcdefgh"), "t": range(8)})
+    df = pd.DataFrame({"u": [None] * 8, "i": [f"item{k}" for k in range(8)], "t": range(8)})
     with pytest.raises(ValueError, match=r"column 'u': 8 row\(s\).*first 5") as e: build(df)
-    assert "e" in str(e.value) and "f" not in str(e.value).split("first 5")[1]
+    shown = [f"item{k}" for k in range(8) if f"item{k}" in str(e.value)]
+    assert shown == ["item0", "item1", "item2", "item3", "item4"]
 
 
 def test_non_scalar_ids(raw):
@@ -75,6 +77,21 @@ def test_duplicates_kept_unless_asked(raw):
     assert len(to_interactions(doubled, "u", "i", "t", drop_duplicates=True)) == 6
 
 
+def test_ties_keep_file_order():
+    df = pd.DataFrame({"u": [1] * 4, "i": ["d", "b", "c", "a"], "t": ["2024-01-01"] * 4})
+    assert build(df).item_id.tolist() == ["d", "b", "c", "a"]
+
+
+def test_mixed_time_zones_name_the_column():
+    df = pd.DataFrame({"u": [1, 1], "i": ["a", "b"], "t": ["2024-01-01 10:00+01:00", "2024-01-02 10:00-05:00"]})
+    with pytest.raises(ValueError, match=r"column 't': times do not parse as one datetime column"): build(df)
+
+
+def test_existing_target_column_is_not_silently_overwritten(raw):
+    with pytest.raises(ValueError, match="column 'user_id' would be overwritten by 'u'"):
+        build(raw.assign(user_id=0))
+
+
 def test_numeric_times_pass_through(raw):
     log = build(raw.assign(t=[5, 1, 3, 2, 9, 4]))
     assert log[log.user_id == 1].item_id.tolist() == ["b", "a"]
@@ -87,6 +104,24 @@ def test_item_index_unknown_and_padding():
     with pytest.raises(KeyError, match="out of range 1..2"): idx.decode([3])
     with pytest.raises(ValueError, match="unknown='ignore'"): idx.encode(["x"], unknown="ignore")
     assert idx.decode(idx.encode(["y", "x"])).tolist() == ["y", "x"]
+
+
+def test_splits_sort_an_unsorted_log():
+    log = pd.DataFrame({"user_id": [1, 1, 1], "item_id": ["c", "a", "b"], "timestamp": [3, 1, 2]})
+    s = leave_one_out(log)
+    assert s.index.decode(s.test.item).tolist() == ["c"] and s.index.decode(s.valid.item).tolist() == ["b"]
+
+
+def test_temporal_cutoff_types():
+    log = pd.DataFrame({"user_id": [1, 1, 2, 2], "item_id": ["a", "b", "a", "c"],
+                        "timestamp": pd.to_datetime(["2024-01-01", "2024-01-03", "2024-01-01", "2024-01-04"], utc=True)})
+    s = temporal_split(log, "2024-01-02")               # a naive cut-off is read in the log's time zone
+    assert s.index.decode(s.test.item).tolist() == ["b", "c"]
+    with pytest.raises(ValueError, match="cutoff 'soon' is not a time"): temporal_split(log, "soon")
+    numeric = log.assign(timestamp=[1, 3, 1, 4])
+    with pytest.raises(ValueError, match="timestamps are numbers, so the cutoff must be one too"):
+        temporal_split(numeric, "2024-01-02")
+    assert len(temporal_split(numeric, 2).test) == 2
 
 
 def test_split_errors(raw):
@@ -110,6 +145,14 @@ def test_padding_and_batches_errors():
     with pytest.raises(ValueError, match="negatives='hard'"): NextItemBatches([[1, 2]], n_items=2, negatives="hard")
     b = NextItemBatches([[1, 2, 3]], n_items=3, batch_size=4)
     with pytest.raises(IndexError, match="batch 1 out of range"): b[1]
+    with pytest.raises(ValueError, match=r"item ids must lie in 1..n_items=3; found 1..5"): NextItemBatches([[1, 5]], n_items=3)
+    with pytest.raises(ValueError, match="negatives need at least 2 items"): NextItemBatches([[1, 1]], 1, negatives="uniform")
+
+
+def test_negatives_when_one_item_has_all_the_popularity():
+    b = NextItemBatches([[2, 2, 2], [2, 2]], n_items=3, negatives="popularity", n_negatives=5)
+    x, y = b[0]
+    assert (x["negatives"][y > 0] != 2).all()     # never the target, even though only item 2 is popular
 
 
 def test_bad_files(tmp_path):
@@ -118,4 +161,6 @@ def test_bad_files(tmp_path):
     with pytest.raises(ValueError, match="not a MovieLens ratings file"): load_movielens(bad)
     txt = tmp_path / "s.txt"
     txt.write_text("1 2\n1 x\n")
-    with pytest.raises(ValueError): load_sasrec_txt(txt)
+    with pytest.raises(ValueError, match="expected two integers per line"): load_sasrec_txt(txt)
+    txt.write_text("1 2 3\n1 4 5\n")
+    with pytest.raises(ValueError, match="found 3 fields"): load_sasrec_txt(txt)

@@ -67,12 +67,21 @@ def test_seeded_and_batch_size_invariant(split):
     assert np.array_equal(sample_negatives(split, n=100, seed=1), sample_negatives(split, n=100, seed=1))
 
 
-def test_exclude_seen_keeps_the_target(split):
-    m = Popularity().fit(split)
-    full = evaluate(m, split, k=[1, 5, 20], return_ranks=True)
+def test_exclude_seen_makes_repeat_targets_misses(split):
+    class Repeat(Constant):
+        "Scores the items of the history: a model that only ever recommends repeats."
+        def _score(self, histories):
+            s = np.zeros((len(histories), self.n_items + 1))
+            for r, h in enumerate(histories): s[r, h] = 1 + np.arange(len(h))
+            return s
+    m = Repeat().fit(split)
+    seen = evaluate(m, split, k=[1, 5, 20], return_ranks=True)
     unseen = evaluate(m, split, k=[1, 5, 20], exclude_seen=True, return_ranks=True)
-    assert (unseen["ranks"] <= full["ranks"]).all()       # fewer competitors, never a worse rank
-    assert set(full) >= {"HR@1", "NDCG@5", "MRR@20", "Recall@20", "users"}
+    repeat = np.array([t in set(h) for t, h in zip(split.test.item, split.histories("test"))])
+    assert repeat.any() and (~repeat).any()
+    assert (unseen["ranks"][repeat] >= split.n_items - 1).all()          # a repeat target is a miss
+    assert seen["HR@1"] > 0 and unseen["HR@1"] == 0                      # top-1 of a repeats-only model: gone
+    assert set(seen) >= {"HR@1", "NDCG@5", "MRR@20", "Recall@20", "users"}
 
 
 def test_metrics_match_brute_force_sorting():

@@ -26,7 +26,8 @@ from .evaluate import Recommender, evaluate
 __all__ = ['Accelerator', 'Devices', 'nvidia_smi_gpus', 'tf_config_workers', 'describe_devices', 'choose_precision',
            'choose_strategy', 'replicas_per_worker', 'scale_batch_size', 'choose_jit_compile', 'diagnose',
            'device_report', 'format_report', 'enable_memory_growth', 'set_precision', 'Distribution',
-           'auto_distribution', 'seed_everything', 'ValidationMetric', 'fit', 'save_model', 'load_model']
+           'auto_distribution', 'multi_worker_fit', 'seed_everything', 'ValidationMetric', 'fit', 'save_model',
+           'load_model']
 
 # %% ../nbs/02_train.ipynb #b7b8576d
 @dataclass(frozen=True)
@@ -282,6 +283,59 @@ def auto_distribution(precision: str | None = None, strategy: str | None = None,
     set_precision(choose_precision(d, override=precision))
     return Distribution(strategy or choose_strategy(d), d, local_devices)
 
+# %% ../nbs/02_train.ipynb #23c3db8f
+def _in_multi_worker_strategy() -> bool:
+    if keras.backend.backend() != "tensorflow": return False
+    import tensorflow as tf
+    return tf.distribute.has_strategy() and isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy)
+
+def _as_tf_dataset(batches):
+    "A `tf.data.Dataset` of `(x, y)` batches from a `PyDataset` (e.g. `NextItemBatches`)."
+    import tensorflow as tf
+    x0, y0 = batches[0]
+    spec = lambda a: tf.TensorSpec((None,) + np.shape(a)[1:], tf.as_dtype(np.asarray(a).dtype))
+    sig = (tf.nest.map_structure(spec, x0), spec(y0))
+    ds = tf.data.Dataset.from_generator(lambda: (batches[i] for i in range(len(batches))), output_signature=sig)
+    opts = tf.data.Options()
+    opts.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(opts)
+
+def multi_worker_fit(net: keras.Model, batches, epochs: int = 1, strategy=None) -> list:
+    """Train `net` on `batches` with a custom loop under a `tf.distribute` strategy (default: the current one).
+
+    For `MultiWorkerMirroredStrategy`, where Keras 3's `Model.fit` fails (keras-team/keras#20585). The
+    loss is the model's compiled loss, per example (averaged over any time steps, padded ones counting
+    as zero), averaged over the global batch. Returns the mean loss of each epoch.
+    """
+    import tensorflow as tf
+    strategy = strategy or tf.distribute.get_strategy()
+    if net.optimizer is None or net.loss is None: raise ValueError("compile the model (optimizer and loss) before training")
+    with strategy.scope():
+        if not net.optimizer.built: net.optimizer.build(net.trainable_variables)
+    loss_fn = keras.losses.get(net.loss)
+
+    def replica_step(x, y):
+        with tf.GradientTape() as tape:
+            pred = net(x, training=True)
+            per_example = loss_fn.call(y, pred) if isinstance(loss_fn, keras.losses.Loss) else loss_fn(y, pred)
+            per_example = tf.reshape(per_example, (tf.shape(per_example)[0], -1))
+            loss = tf.nn.compute_average_loss(tf.reduce_mean(per_example, axis=1), global_batch_size=batches.batch_size)
+        grads = tape.gradient(loss, net.trainable_variables)
+        net.optimizer.apply_gradients(zip(grads, net.trainable_variables))
+        return loss
+
+    @tf.function
+    def step(x, y): return strategy.reduce("SUM", strategy.run(replica_step, args=(x, y)), axis=None)
+
+    losses = []
+    for epoch in range(epochs):
+        if hasattr(batches, "set_epoch"): batches.set_epoch(epoch)
+        total, n = 0.0, 0
+        for x, y in strategy.experimental_distribute_dataset(_as_tf_dataset(batches)):
+            total += float(step(x, y)); n += 1
+        losses.append(total / max(n, 1))
+    return losses
+
 # %% ../nbs/02_train.ipynb #9d758161
 def seed_everything(seed: int = 0, deterministic: bool = True):
     "Seed Python, NumPy and the Keras backend; with `deterministic`, ask the backend for deterministic kernels."
@@ -340,6 +394,11 @@ def fit(net: keras.Model, batches, epochs: int = 20, validation: ValidationMetri
     """
     if epochs < 1: raise ValueError(f"epochs={epochs}: must be at least 1")
     if net.optimizer is None: raise ValueError("compile the model before fit (it has no optimizer)")
+    if _in_multi_worker_strategy():
+        if validation is not None or checkpoint_dir is not None or callbacks:
+            raise ValueError("under MultiWorkerMirroredStrategy, fit runs multi_worker_fit, a custom loop without "
+                             "Keras callbacks: pass no validation, checkpoint_dir or callbacks")
+        return multi_worker_fit(net, batches, epochs)
     if not net.optimizer.built:
         # A fresh optimizer has no slot variables yet, and Keras then skips (with only a warning) the
         # optimizer state in a backup: a resumed Adam would restart its moments and step count.

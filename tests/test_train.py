@@ -173,3 +173,14 @@ def test_save_load_round_trip_and_lambda_refused(tmp_path):
     save_model(risky, tmp_path / "risky.keras")
     with pytest.raises(ValueError, match="safe_mode"): load_model(tmp_path / "risky.keras")
     with pytest.raises(FileNotFoundError, match="no model file"): load_model(tmp_path / "absent.keras")
+
+
+def test_gpu_check_script_runs_here():
+    "scripts/gpu_check.py, at a tiny size on whatever this machine is, so it cannot rot between GPU runs."
+    script = os.path.join(os.path.dirname(__file__), "..", "scripts", "gpu_check.py")
+    res = subprocess.run([sys.executable, script, "--steps", "3", "--warmup", "1", "--batch", "16", "--items", "60", "--dim", "8"],
+                         capture_output=True, text=True, timeout=600, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert [r["policy"] for r in out["results"]][0] == "float32" and all(r["steps_per_s"] > 0 for r in out["results"])
+    assert out["report"]["backend"] == keras.backend.backend()

@@ -1,8 +1,9 @@
-"""Real multi-replica and multi-worker training on CPU (TensorFlow's tf.distribute; TensorFlow backend only).
+"""Real multi-replica and multi-worker training on CPU: tf.distribute on TensorFlow, DataParallel on JAX.
 
 Each scenario runs in its own process: logical devices and collective ops must be configured before
 TensorFlow initialises, and the multi-worker run needs two processes joined by TF_CONFIG.
 """
+import importlib.util
 import json
 import os
 import socket
@@ -14,8 +15,7 @@ import time
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.skipif(os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow",
-                                reason="tf.distribute strategies exist on the TensorFlow backend only")
+# every scenario runs in a child process that sets the backend it needs, whatever the parent's
 
 COMMON = textwrap.dedent("""
     import os, sys, json
@@ -110,3 +110,30 @@ def test_two_workers_on_loopback_agree(tmp_path):
     w0, w1 = (np.load(tmp_path / f"w{i}.npz") for i in range(2))
     for k in w0.files: np.testing.assert_allclose(w0[k], w1[k], rtol=1e-6, atol=1e-7)
     assert results[0]["loss"][-1] < results[0]["loss"][0]
+
+
+DATA_PARALLEL = COMMON + textwrap.dedent("""
+    import jax
+    from seqrec_nb.train import Distribution
+    assert len(jax.devices()) == 2, jax.devices()
+    x, y = data()
+    single = build().fit(x, y, batch_size=32, epochs=5, shuffle=False, verbose=0).history["loss"]
+    dist = Distribution("data_parallel")
+    with dist:
+        m = build()
+        multi = m.fit(x, y, batch_size=32, epochs=5, shuffle=False, verbose=0).history["loss"]
+    kernel = m.layers[0].kernel.value
+    print(json.dumps({"replicas": dist.replicas, "single": single, "multi": multi,
+                      "sharded_over": len(kernel.sharding.device_set)}))
+""")
+
+
+def test_jax_data_parallel_on_two_host_devices_matches_single_device():
+    if importlib.util.find_spec("jax") is None and not os.environ.get("SEQREC_REQUIRE_BACKENDS"):
+        pytest.skip("jax is not installed (pip install -e '.[jax]')")
+    env = _env(KERAS_BACKEND="jax", XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
+    res = subprocess.run([sys.executable, "-c", DATA_PARALLEL], capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr[-4000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["replicas"] == 2 and out["sharded_over"] == 2      # weights replicated on both devices
+    np.testing.assert_allclose(out["multi"], out["single"], rtol=1e-4)

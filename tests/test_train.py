@@ -184,3 +184,33 @@ def test_gpu_check_script_runs_here():
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert [r["policy"] for r in out["results"]][0] == "float32" and all(r["steps_per_s"] > 0 for r in out["results"])
     assert out["report"]["backend"] == keras.backend.backend()
+
+
+def test_best_checkpoint_holds_the_best_validation_epoch(tmp_path):
+    from seqrec_nb.data import NextItemBatches, leave_one_out, pad_sequences, synthetic_log
+    from seqrec_nb.evaluate import Recommender, evaluate
+    from seqrec_nb.train import ValidationMetric, fit, seed_everything
+    seed_everything(0)
+    split = leave_one_out(synthetic_log(n_users=150, n_items=30, seed=4)[0])
+
+    class M(Recommender):
+        def __init__(self):
+            self.index = split.index
+            inp = keras.Input((10,), dtype="int32")
+            h = keras.layers.GRU(8, return_sequences=True)(keras.layers.Embedding(31, 8, mask_zero=True)(inp))
+            self.net = keras.Model(inp, keras.layers.Dense(31)(h))
+            self.net.compile(keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0))
+        def _score(self, h): return keras.ops.convert_to_numpy(self.net(pad_sequences(h, 10))[:, -1])
+
+    m = M()
+    val = ValidationMetric(m, split, "HR@5")
+    hist = fit(m.net, NextItemBatches(split.train_sequences(), 30, maxlen=10, batch_size=32), epochs=6,
+               validation=val, patience=2, checkpoint_dir=tmp_path, verbose=0)
+    best = max(hist.history["val_HR@5"])
+    assert hist.history["val_HR@5"] == val.history
+    assert not (tmp_path / "backup").exists()                   # a finished run leaves no backup behind
+    fresh = M()
+    fresh.net.load_weights(tmp_path / "best.weights.h5")
+    assert evaluate(fresh, split, on="valid", k=5)["HR@5"] == pytest.approx(best)
+    assert evaluate(m, split, on="valid", k=5)["HR@5"] == pytest.approx(best)   # early stopping restored the best
+    with pytest.raises(ValueError, match="epochs=0"): fit(m.net, None, epochs=0)

@@ -32,9 +32,8 @@ def run(policy: str, batches, n_items: int, args, jit: bool) -> dict:
     keras.config.set_dtype_policy(policy)
     seed_everything(0, deterministic=False)
     net = build(n_items, args.maxlen, args.dim)
-    opt = keras.optimizers.Adam(1e-3)
-    if policy == "mixed_float16": opt = keras.optimizers.LossScaleOptimizer(opt)
-    net.compile(opt, keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0), jit_compile=jit)
+    # under mixed_float16, compile wraps the optimizer in a LossScaleOptimizer itself
+    net.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0), jit_compile=jit)
     for i in range(args.warmup): net.train_on_batch(*batches[i % len(batches)])     # compile, warm caches
     losses, t0 = [], time.perf_counter()
     for i in range(args.steps):

@@ -464,10 +464,11 @@ class NextItemBatches(keras.utils.PyDataset):
     `"history"` and `"negatives"` (`(batch, maxlen, n_negatives)`, never equal to the target).
     The order of epoch `e` and the negatives of its batch `i` depend only on `(seed, e, i)`, so a run
     resumed at epoch `e` (see `set_epoch`) sees exactly the batches an uninterrupted run would.
+    `drop_remainder=True` leaves out the last, smaller batch (data-parallel training wants equal ones).
     """
     def __init__(self, sequences, n_items: int, maxlen: int = 50, batch_size: int = 128,
                  negatives: str | None = None, n_negatives: int = 1, shuffle: bool = True,
-                 seed: int = 0, **kwargs):
+                 seed: int = 0, drop_remainder: bool = False, **kwargs):
         super().__init__(**kwargs)
         if negatives not in (None, "uniform", "popularity"):
             raise ValueError(f"negatives={negatives!r}: use None, 'uniform' or 'popularity'")
@@ -481,6 +482,7 @@ class NextItemBatches(keras.utils.PyDataset):
         self.inputs = pad_sequences([s[:-1] for s in seqs], maxlen)
         self.targets = pad_sequences([s[1:] for s in seqs], maxlen)
         self.n_items, self.batch_size, self.shuffle, self.seed = n_items, batch_size, shuffle, seed
+        self.drop_remainder = drop_remainder     # data-parallel training on JAX needs equal batches
         self.negatives, self.n_negatives = negatives, n_negatives
         counts = np.bincount(flat, minlength=n_items + 1)[1:].astype("float64")
         self.popularity = counts / counts.sum()
@@ -492,7 +494,10 @@ class NextItemBatches(keras.utils.PyDataset):
         n = len(self.inputs)
         self.order = np.random.default_rng([self.seed, epoch]).permutation(n) if self.shuffle else np.arange(n)
 
-    def __len__(self): return -(-len(self.order) // self.batch_size)
+    def __len__(self):
+        n = len(self.order) // self.batch_size if self.drop_remainder else -(-len(self.order) // self.batch_size)
+        if n == 0: raise ValueError(f"drop_remainder with batch_size={self.batch_size} > {len(self.order)} sequences leaves no batch")
+        return n
 
     def _sample(self, targets: np.ndarray, rng) -> np.ndarray:
         "Negatives shaped `targets.shape + (n_negatives,)`, redrawn wherever they hit the target."

@@ -11,21 +11,20 @@ import contextlib
 import json
 import os
 import random
-import shutil
 import subprocess
-from dataclasses import asdict, dataclass, field, replace
+import warnings
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from .data import NextItemBatches
 from .evaluate import Recommender, evaluate
 
 # %% auto #0
 __all__ = ['Accelerator', 'Devices', 'nvidia_smi_gpus', 'tf_config_workers', 'describe_devices', 'choose_precision',
-           'choose_strategy', 'replicas_per_worker', 'scale_batch_size', 'choose_jit_compile', 'diagnose',
-           'device_report', 'format_report', 'enable_memory_growth', 'set_precision', 'Distribution',
+           'choose_strategy', 'replicas_per_worker', 'total_replicas', 'scale_batch_size', 'choose_jit_compile',
+           'diagnose', 'device_report', 'format_report', 'enable_memory_growth', 'set_precision', 'Distribution',
            'auto_distribution', 'multi_worker_fit', 'seed_everything', 'ValidationMetric', 'fit', 'save_model',
            'load_model']
 
@@ -104,7 +103,7 @@ def _jax_devices() -> dict:
         mem = (d.memory_stats() or {}).get("bytes_limit") if hasattr(d, "memory_stats") else None
         accs.append(Accelerator("tpu" if d.platform == "tpu" else "gpu", d.device_kind,
                                 round(mem / 2**30, 1) if mem else None, _cc(getattr(d, "compute_capability", None))))
-    cuda = any(b.platform == "gpu" for b in accs) or None
+    cuda = any(a.kind == "gpu" for a in accs) or None
     return dict(accelerators=tuple(accs), cuda_build=cuda)
 
 def _torch_devices() -> dict:
@@ -155,6 +154,11 @@ def replicas_per_worker(devices: Devices, strategy: str) -> int:
     if strategy == "default": return 1
     return max(1, len(devices.accelerators))
 
+def total_replicas(devices: Devices, strategy: str) -> int:
+    "Replicas across all workers: only a multi-worker strategy spans machines."
+    workers = devices.n_workers if strategy == "multi_worker_mirrored" else 1
+    return replicas_per_worker(devices, strategy) * workers
+
 def scale_batch_size(per_replica: int, replicas: int) -> int:
     "The global batch size: `per_replica` examples on each of `replicas` replicas."
     if per_replica < 1 or replicas < 1: raise ValueError(f"per_replica={per_replica}, replicas={replicas}: both must be >= 1")
@@ -198,7 +202,7 @@ def device_report(devices: Devices | None = None, show: bool = True) -> dict:
            "cuda_version": d.cuda_version, "cudnn_version": d.cudnn_version,
            "driver_gpus": [asdict(a) for a in d.system_gpus], "workers": d.n_workers,
            "precision": choose_precision(d), "strategy": strategy,
-           "replicas": replicas_per_worker(d, strategy) * d.n_workers, "jit_compile": choose_jit_compile(d),
+           "replicas": total_replicas(d, strategy), "jit_compile": choose_jit_compile(d),
            "problems": diagnose(d)}
     if show: print(format_report(rep))
     return rep
@@ -226,10 +230,13 @@ def enable_memory_growth() -> int:
     if keras.backend.backend() != "tensorflow": return 0
     import tensorflow as tf
     gpus = tf.config.list_physical_devices("GPU")
+    done = 0
     for g in gpus:
-        try: tf.config.experimental.set_memory_growth(g, True)
-        except RuntimeError: pass                        # already initialised: the setting is fixed by then
-    return len(gpus)
+        try: tf.config.experimental.set_memory_growth(g, True); done += 1
+        except RuntimeError as e:                        # the GPU was initialised already: the setting is fixed
+            warnings.warn(f"could not enable memory growth on {g.name} ({e}); call auto_distribution() "
+                          "before anything touches the GPU")
+    return done
 
 def set_precision(policy: str):
     "Set the global Keras dtype policy (`float32`, `mixed_float16`, `mixed_bfloat16`)."
@@ -242,18 +249,25 @@ class Distribution:
     `name` is the strategy (`choose_strategy`), `replicas` the number of model replicas in total,
     `strategy` the `tf.distribute` strategy (TensorFlow) or `keras.distribution` object (JAX).
     """
-    def __init__(self, name: str = "default", devices: Devices | None = None, local_devices=None):
-        self.name, self.devices = name, devices or Devices(backend=keras.backend.backend())
-        self.strategy, self._ctx = self._build(local_devices), None
+    BACKENDS = {"mirrored": "tensorflow", "multi_worker_mirrored": "tensorflow", "data_parallel": "jax"}
+
+    def __init__(self, name: str = "default", devices: Devices | None = None, local_devices=None,
+                 precision: str | None = None):
+        devices = devices or Devices(backend=keras.backend.backend())
+        self.name, self.precision = name, precision
+        self.jit_compile = choose_jit_compile(devices)   # what model chapters pass to `compile`
+        self.strategy, self._ctx, self._policy = self._build(local_devices), None, None
 
     def _build(self, local_devices):
         if self.name == "default": return None
+        if self.name not in self.BACKENDS: raise ValueError(f"unknown strategy {self.name!r}")
+        if (need := self.BACKENDS[self.name]) != keras.backend.backend():
+            raise ValueError(f"strategy {self.name!r} needs the {need} backend; Keras runs on {keras.backend.backend()}")
         if self.name in ("mirrored", "multi_worker_mirrored"):
             import tensorflow as tf
             if self.name == "mirrored": return tf.distribute.MirroredStrategy(local_devices)
             return tf.distribute.MultiWorkerMirroredStrategy()
-        if self.name == "data_parallel": return keras.distribution.DataParallel(devices=local_devices)
-        raise ValueError(f"unknown strategy {self.name!r}")
+        return keras.distribution.DataParallel(devices=local_devices)
 
     @property
     def replicas(self) -> int:
@@ -262,6 +276,9 @@ class Distribution:
         return self.strategy.num_replicas_in_sync
 
     def __enter__(self):
+        if self.precision is not None:
+            self._policy = keras.config.dtype_policy().name
+            set_precision(self.precision)
         if self.name in ("mirrored", "multi_worker_mirrored"):
             self._ctx = self.strategy.scope(); self._ctx.__enter__()
         elif self.name == "data_parallel":
@@ -272,16 +289,17 @@ class Distribution:
     def __exit__(self, *exc):
         if self._ctx is not None: self._ctx.__exit__(*exc); self._ctx = None
         elif self.name == "data_parallel": keras.distribution.set_distribution(self._previous)
+        if self._policy is not None: set_precision(self._policy); self._policy = None
         return False
 
-    def __repr__(self): return f"Distribution({self.name!r}, replicas={self.replicas})"
+    def __repr__(self): return f"Distribution({self.name!r}, replicas={self.replicas}, precision={self.precision!r})"
 
 def auto_distribution(precision: str | None = None, strategy: str | None = None, local_devices=None) -> Distribution:
-    "Describe the machine, apply precision and memory growth, and return the `Distribution` to train under."
+    """Describe the machine, enable memory growth, and return the `Distribution` to train under: inside
+    its `with` block the chosen precision policy is in force (the previous one comes back after)."""
     d = describe_devices()
     enable_memory_growth()
-    set_precision(choose_precision(d, override=precision))
-    return Distribution(strategy or choose_strategy(d), d, local_devices)
+    return Distribution(strategy or choose_strategy(d), d, local_devices, precision=choose_precision(d, override=precision))
 
 # %% ../nbs/02_train.ipynb #23c3db8f
 def _in_multi_worker_strategy() -> bool:
@@ -304,8 +322,9 @@ def multi_worker_fit(net: keras.Model, batches, epochs: int = 1, strategy=None) 
     """Train `net` on `batches` with a custom loop under a `tf.distribute` strategy (default: the current one).
 
     For `MultiWorkerMirroredStrategy`, where Keras 3's `Model.fit` fails (keras-team/keras#20585). The
-    loss is the model's compiled loss, per example (averaged over any time steps, padded ones counting
-    as zero), averaged over the global batch. Returns the mean loss of each epoch.
+    Each batch of `batches` is a global batch, split across all replicas of all workers. The loss is the
+    model's compiled loss averaged, as `Model.fit` does, over every target in the global batch except
+    those equal to the loss's `ignore_class` (padding). Returns a `History` of epoch losses.
     """
     import tensorflow as tf
     strategy = strategy or tf.distribute.get_strategy()
@@ -313,13 +332,17 @@ def multi_worker_fit(net: keras.Model, batches, epochs: int = 1, strategy=None) 
     with strategy.scope():
         if not net.optimizer.built: net.optimizer.build(net.trainable_variables)
     loss_fn = keras.losses.get(net.loss)
+    ignore = getattr(loss_fn, "ignore_class", None)
 
     def replica_step(x, y):
         with tf.GradientTape() as tape:
             pred = net(x, training=True)
-            per_example = loss_fn.call(y, pred) if isinstance(loss_fn, keras.losses.Loss) else loss_fn(y, pred)
-            per_example = tf.reshape(per_example, (tf.shape(per_example)[0], -1))
-            loss = tf.nn.compute_average_loss(tf.reduce_mean(per_example, axis=1), global_batch_size=batches.batch_size)
+            per_target = loss_fn.call(y, pred) if isinstance(loss_fn, keras.losses.Loss) else loss_fn(y, pred)
+            mask = tf.ones_like(per_target) if ignore is None else tf.cast(tf.not_equal(y, ignore), per_target.dtype)
+            # divide this replica's sum by the number of real targets on *all* replicas: the gradients, summed
+            # by the all-reduce, are then those of the mean loss over the global batch
+            n_global = tf.distribute.get_replica_context().all_reduce("SUM", tf.reduce_sum(mask))
+            loss = tf.reduce_sum(per_target * mask) / tf.maximum(n_global, 1.0)
         grads = tape.gradient(loss, net.trainable_variables)
         net.optimizer.apply_gradients(zip(grads, net.trainable_variables))
         return loss
@@ -334,7 +357,9 @@ def multi_worker_fit(net: keras.Model, batches, epochs: int = 1, strategy=None) 
         for x, y in strategy.experimental_distribute_dataset(_as_tf_dataset(batches)):
             total += float(step(x, y)); n += 1
         losses.append(total / max(n, 1))
-    return losses
+    hist = keras.callbacks.History()
+    hist.history, hist.epoch = {"loss": losses}, list(range(epochs))
+    return hist
 
 # %% ../nbs/02_train.ipynb #9d758161
 def seed_everything(seed: int = 0, deterministic: bool = True):
@@ -357,8 +382,11 @@ class ValidationMetric(keras.callbacks.Callback):
     def __init__(self, recommender: Recommender, split, metric: str = "NDCG@10", protocol: str = "full",
                  n_negatives: int = 100, seed: int = 0):
         super().__init__()
+        name, _, k = metric.partition("@")
+        if name not in ("HR", "NDCG", "MRR", "Recall") or not k.isdigit() or int(k) < 1:
+            raise ValueError(f"metric={metric!r}: use one of HR@K, NDCG@K, MRR@K, Recall@K (e.g. 'NDCG@10')")
         self.recommender, self.split, self.metric, self.protocol = recommender, split, metric, protocol
-        self.k = int(metric.split("@")[1]) if "@" in metric else 10
+        self.k = int(k)
         self.n_negatives, self.seed, self.history = n_negatives, seed, []
 
     def on_epoch_end(self, epoch, logs=None):
@@ -383,6 +411,46 @@ class _EpochSync(keras.callbacks.Callback):
                 v.assign(np.array([seed[0], epoch * self.STRIDE], dtype=seed.dtype))
 
 # %% ../nbs/02_train.ipynb #c6611765
+def _strategy_scope(net):
+    "The scope of the tf.distribute strategy `net` was built under (a no-op elsewhere)."
+    strategy = getattr(net, "distribute_strategy", None)
+    return strategy.scope() if strategy is not None and hasattr(strategy, "scope") else contextlib.nullcontext()
+
+def _equal_batches_for_data_parallel(batches):
+    "Under JAX data parallelism every batch must split evenly over the devices: drop the ragged last batch."
+    dist = keras.distribution.distribution() if keras.backend.backend() == "jax" else None
+    if dist is None or not hasattr(batches, "drop_remainder"): return
+    n = int(np.prod(dist.device_mesh.shape))
+    if batches.batch_size % n: raise ValueError(f"batch_size={batches.batch_size} does not split over {n} devices")
+    batches.drop_remainder = True
+
+class _BestSoFar(keras.callbacks.Callback):
+    """Keep early stopping's and the best-checkpoint's memory of the best epoch on disk, so that a run resumed
+    after a crash keeps comparing against it (and restores *its* weights) instead of starting from scratch."""
+    def __init__(self, path: Path, early, checkpoint):
+        super().__init__()
+        self.path, self.early, self.checkpoint = Path(path), early, checkpoint
+
+    def on_train_begin(self, logs=None):         # runs after EarlyStopping has reset itself
+        if not self.path.is_file(): return
+        st = json.loads(self.path.read_text())
+        self.early.best = self.checkpoint.best = st["best"]
+        self.early.wait, self.early.best_epoch = st["wait"], st["best_epoch"]
+        now = [np.array(v) for v in self.model.get_weights()]
+        opt = [np.array(v) for v in self.model.optimizer.variables]
+        self.model.load_weights(self.checkpoint.filepath)
+        self.early.best_weights = self.model.get_weights()
+        self.model.set_weights(now)
+        for v, val in zip(self.model.optimizer.variables, opt): v.assign(val)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.early.best is None: return
+        tmp = self.path.with_suffix(".part")
+        tmp.write_text(json.dumps({"best": float(self.early.best), "wait": self.early.wait, "best_epoch": self.early.best_epoch}))
+        os.replace(tmp, self.path)
+
+    def on_train_end(self, logs=None): self.path.unlink(missing_ok=True)     # finished, like the backup
+
 def fit(net: keras.Model, batches, epochs: int = 20, validation: ValidationMetric | None = None,
         patience: int = 3, checkpoint_dir=None, callbacks=(), verbose="auto") -> keras.callbacks.History:
     """Train `net` on `batches` with validation-metric early stopping, best-weights checkpoints and resume.
@@ -390,7 +458,8 @@ def fit(net: keras.Model, batches, epochs: int = 20, validation: ValidationMetri
     `validation` (a `ValidationMetric`) is evaluated after every epoch; with it, training stops after
     `patience` epochs without improvement and the best weights are restored. With `checkpoint_dir`,
     the best weights go to `checkpoint_dir/best.weights.h5` and a backup of the last completed epoch to
-    `checkpoint_dir/backup`: calling `fit` again after the process died continues from there.
+    `checkpoint_dir/backup`: calling `fit` again after the process died continues from there, early
+    stopping included. A run that finished removes its backup, so calling `fit` again trains anew.
     """
     if epochs < 1: raise ValueError(f"epochs={epochs}: must be at least 1")
     if net.optimizer is None: raise ValueError("compile the model before fit (it has no optimizer)")
@@ -402,18 +471,21 @@ def fit(net: keras.Model, batches, epochs: int = 20, validation: ValidationMetri
     if not net.optimizer.built:
         # A fresh optimizer has no slot variables yet, and Keras then skips (with only a warning) the
         # optimizer state in a backup: a resumed Adam would restart its moments and step count.
-        net.optimizer.build(net.trainable_variables)
+        with _strategy_scope(net): net.optimizer.build(net.trainable_variables)
+    _equal_batches_for_data_parallel(batches)
     cbs = [_EpochSync(batches)]
     if validation is not None:
         monitor = f"val_{validation.metric}"
-        cbs += [validation, keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=patience,
-                                                          restore_best_weights=True, verbose=0)]
+        early = keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=patience,
+                                              restore_best_weights=True, verbose=0)
+        cbs += [validation, early]
     if checkpoint_dir is not None:
         ck = Path(checkpoint_dir); ck.mkdir(parents=True, exist_ok=True)
         cbs.append(keras.callbacks.BackupAndRestore(str(ck / "backup")))
         if validation is not None:
-            cbs.append(keras.callbacks.ModelCheckpoint(str(ck / "best.weights.h5"), monitor=monitor, mode="max",
-                                                       save_best_only=True, save_weights_only=True))
+            best = keras.callbacks.ModelCheckpoint(str(ck / "best.weights.h5"), monitor=monitor, mode="max",
+                                                   save_best_only=True, save_weights_only=True)
+            cbs += [best, _BestSoFar(ck / "best_so_far.json", early, best)]
     # shuffle=False: Keras would otherwise reorder the batches with Python's global `random`, which no
     # backup restores; the batch source shuffles itself, reproducibly, from (seed, epoch).
     return net.fit(batches, epochs=epochs, callbacks=cbs + list(callbacks), verbose=verbose, shuffle=False)

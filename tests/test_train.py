@@ -13,15 +13,17 @@ import keras
 import numpy as np
 import pytest
 
-from seqrec_nb.train import (Accelerator, Devices, choose_jit_compile, choose_precision, choose_strategy, device_report,
-                             diagnose, load_model, replicas_per_worker, save_model, scale_batch_size, tf_config_workers)
+from seqrec_nb.train import (Accelerator, Devices, ValidationMetric, choose_jit_compile, choose_precision, choose_strategy,
+                             device_report, diagnose, load_model, save_model, scale_batch_size, tf_config_workers,
+                             total_replicas)
 
 RUN = textwrap.dedent("""
     import os, signal, sys, json
     import numpy as np, keras
-    from seqrec_nb.data import NextItemBatches, leave_one_out, synthetic_log
-    from seqrec_nb.train import fit, seed_everything
-    ckpt, out, kill_after = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    from seqrec_nb.data import NextItemBatches, leave_one_out, pad_sequences, synthetic_log
+    from seqrec_nb.evaluate import Recommender
+    from seqrec_nb.train import ValidationMetric, fit, seed_everything
+    ckpt, out, kill_after, with_validation = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "val"
     seed_everything(0)
     split = leave_one_out(synthetic_log(n_users=120, n_items=30, seed=0)[0])
     inp = keras.Input((10,), dtype="int32")
@@ -34,12 +36,16 @@ RUN = textwrap.dedent("""
         def on_epoch_end(self, epoch, logs=None):
             if epoch + 1 == kill_after: os.kill(os.getpid(), signal.SIGKILL)   # no clean-up, no finally
 
-    batches = NextItemBatches(split.train_sequences(), split.n_items, maxlen=10, batch_size=32, negatives="uniform", seed=3)
+    class Rec(Recommender):
+        index = split.index
+        def _score(self, h): return keras.ops.convert_to_numpy(net(pad_sequences(h, 10))[:, -1])
+
     batches = NextItemBatches(split.train_sequences(), split.n_items, maxlen=10, batch_size=32, seed=3)
-    hist = fit(net, batches, epochs=5, checkpoint_dir=ckpt if ckpt != "-" else None,
+    val = ValidationMetric(Rec(), split, "NDCG@10") if with_validation else None
+    hist = fit(net, batches, epochs=6, checkpoint_dir=ckpt if ckpt != "-" else None, validation=val, patience=2,
                callbacks=[Kill()] if kill_after else [], verbose=0)
     np.savez(out, *[np.asarray(w) for w in net.get_weights()])
-    print(json.dumps({"epochs_run": list(hist.epoch)}))
+    print(json.dumps({"epochs_run": list(hist.epoch), "val": hist.history.get("val_NDCG@10")}))
 """)
 
 
@@ -52,15 +58,19 @@ def weights(path):
     with np.load(path) as f: return [f[k] for k in sorted(f.files, key=lambda k: int(k.split("_")[1]))]
 
 
-def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
-    whole = run("-", tmp_path / "whole.npz", 0)
+@pytest.mark.parametrize("mode", ["plain", "val"])
+def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path, mode):
+    "Killed after epoch 2 and restarted, training ends where an uninterrupted run ends (with early stopping too)."
+    whole = run("-", tmp_path / "whole.npz", 0, mode)
     assert whole.returncode == 0, whole.stderr[-3000:]
-    killed = run(tmp_path / "ck", tmp_path / "killed.npz", 2)
+    killed = run(tmp_path / "ck", tmp_path / "killed.npz", 2, mode)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     assert not (tmp_path / "killed.npz").exists()
-    resumed = run(tmp_path / "ck", tmp_path / "resumed.npz", 0)
+    resumed = run(tmp_path / "ck", tmp_path / "resumed.npz", 0, mode)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert json.loads(resumed.stdout.strip().splitlines()[-1])["epochs_run"] == [2, 3, 4]   # picked up after epoch 2
+    w, r = (json.loads(p.stdout.strip().splitlines()[-1]) for p in (whole, resumed))
+    assert r["epochs_run"][0] == 2 and w["epochs_run"][-1] == r["epochs_run"][-1]     # picked up after epoch 2, stopped alike
+    if mode == "val": np.testing.assert_allclose(r["val"], w["val"][2:], rtol=1e-5)
     for a, b in zip(weights(tmp_path / "whole.npz"), weights(tmp_path / "resumed.npz"), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
@@ -113,7 +123,8 @@ DECISIONS = [  # description, precision, strategy, global batch for 64/replica, 
     (Devices(accelerators=(TPU,)), "mixed_bfloat16", "default", 64, True),
     (Devices(backend="torch", accelerators=(H100,) * 8), "mixed_bfloat16", "default", 64, False),
     (Devices(cuda_build=False, system_gpus=(A100,)), "float32", "default", 64, False),   # CPU-only TF, GPU present
-    (Devices(n_workers=3, accelerators=(A100,)), "mixed_bfloat16", "multi_worker_mirrored", 64, True),
+    (Devices(n_workers=3, accelerators=(A100,)), "mixed_bfloat16", "multi_worker_mirrored", 192, True),
+    (Devices(backend="jax", n_workers=3, accelerators=(A100,)), "mixed_bfloat16", "default", 64, True),
 ]
 
 
@@ -121,7 +132,7 @@ DECISIONS = [  # description, precision, strategy, global batch for 64/replica, 
 def test_decisions(devices, precision, strategy, batch, xla):
     assert choose_precision(devices) == precision
     assert choose_strategy(devices) == strategy
-    assert scale_batch_size(64, replicas_per_worker(devices, strategy)) == batch
+    assert scale_batch_size(64, total_replicas(devices, strategy)) == batch
     assert choose_jit_compile(devices) == xla
     assert choose_jit_compile(devices, model_supports=False) is False
 
@@ -214,3 +225,35 @@ def test_best_checkpoint_holds_the_best_validation_epoch(tmp_path):
     assert evaluate(fresh, split, on="valid", k=5)["HR@5"] == pytest.approx(best)
     assert evaluate(m, split, on="valid", k=5)["HR@5"] == pytest.approx(best)   # early stopping restored the best
     with pytest.raises(ValueError, match="epochs=0"): fit(m.net, None, epochs=0)
+
+
+def test_jax_gpu_description(monkeypatch):
+    "What describe_devices makes of a JAX GPU, with a stand-in for jax (no GPU here)."
+    import types
+    from seqrec_nb.train import _jax_devices
+    gpu = types.SimpleNamespace(platform="gpu", device_kind="NVIDIA H200", compute_capability="9.0",
+                                memory_stats=lambda: {"bytes_limit": 140 * 2**30})
+    cpu = types.SimpleNamespace(platform="cpu", device_kind="cpu")
+    monkeypatch.setitem(sys.modules, "jax", types.SimpleNamespace(devices=lambda: [gpu, gpu, cpu]))
+    d = _jax_devices()
+    assert d["accelerators"] == (Accelerator("gpu", "NVIDIA H200", 140.0, (9, 0)),) * 2 and d["cuda_build"] is True
+    assert choose_strategy(Devices(backend="jax", **d)) == "data_parallel"
+
+
+def test_validation_metric_name_checked_up_front():
+    with pytest.raises(ValueError, match="metric='NDCG': use one of HR@K"): ValidationMetric(None, None, "NDCG")
+    with pytest.raises(ValueError, match="metric='AUC@5'"): ValidationMetric(None, None, "AUC@5")
+
+
+def test_memory_growth_failure_is_reported(monkeypatch):
+    if keras.backend.backend() != "tensorflow": pytest.skip("memory growth is a TensorFlow setting")
+    import tensorflow as tf
+    from seqrec_nb.train import enable_memory_growth
+    fake = type("GPU", (), {"name": "/physical_device:GPU:0"})()
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [fake] if kind == "GPU" else [])
+    def refuse(dev, on): raise RuntimeError("Physical devices cannot be modified after being initialized")
+    monkeypatch.setattr(tf.config.experimental, "set_memory_growth", refuse)
+    with pytest.warns(UserWarning, match="could not enable memory growth on /physical_device:GPU:0"):
+        assert enable_memory_growth() == 0
+    monkeypatch.setattr(tf.config.experimental, "set_memory_growth", lambda dev, on: None)
+    assert enable_memory_growth() == 1

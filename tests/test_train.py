@@ -166,10 +166,22 @@ def test_tf_config_workers(monkeypatch):
 
 
 def test_device_report_on_this_machine(capsys):
+    from seqrec_nb.train import describe_devices
     rep = device_report()
-    assert rep["backend"] == keras.backend.backend() and rep["replicas"] >= 1
-    assert {"accelerators", "cuda_build", "precision", "strategy", "jit_compile", "problems"} <= set(rep)
-    assert f"backend      {rep['backend']}" in capsys.readouterr().out
+    here = describe_devices()
+    strategy = choose_strategy(here)
+    assert rep["backend"] == keras.backend.backend()
+    assert (rep["precision"], rep["strategy"], rep["replicas"], rep["jit_compile"], rep["problems"]) == (
+        choose_precision(here), strategy, total_replicas(here, strategy), choose_jit_compile(here), diagnose(here))
+    assert len(rep["accelerators"]) == len(here.accelerators)
+    out = capsys.readouterr().out
+    assert f"backend      {rep['backend']}" in out and f"precision {rep['precision']}, strategy {rep['strategy']}" in out
+
+
+def test_report_explains_a_gpu_the_framework_misses():
+    rep = device_report(Devices(cuda_build=False, system_gpus=(A100,)), show=False)
+    assert rep["driver_gpus"][0]["name"] == "A100" and rep["accelerators"] == []
+    assert any("CPU-only build" in p for p in rep["problems"])
 
 
 def test_save_load_round_trip_and_lambda_refused(tmp_path):

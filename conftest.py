@@ -5,17 +5,22 @@ honoured: cells flagged with a flag in `tst_flags` (`notest`, `full`) are skippe
 `SEQREC_FULL=1` runs the `full` cells too. A notebook that raises fails its test, with the
 notebook's traceback in the report.
 
+The runner works on a copy in `_site_build/executed/` and saves the outputs there
+(`scripts/build_site.py`'s `execute_copy`), never in `nbs/`: the site test, which runs after the
+notebooks, renders those copies instead of executing every notebook a second time.
+
 The suite never downloads: `SEQREC_OFFLINE=1` is set for it. Data comes from `SEQREC_DATA`
 (defaulting to `../shared/data` beside the checkout when that exists) or from the user cache.
 """
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT / "scripts"))
+from build_site import EXECUTED, execute_copy  # noqa: E402
 _shared = ROOT.parent / "shared" / "data"
 if not os.environ.get("SEQREC_DATA") and _shared.is_dir(): os.environ["SEQREC_DATA"] = str(_shared)
 os.environ["SEQREC_OFFLINE"] = "1"
@@ -40,9 +45,7 @@ class NotebookFailed(Exception):
 class NotebookItem(pytest.Item):
     def runtest(self):
         flags = "full" if os.environ.get("SEQREC_FULL") else ""
-        runner = Path(sys.executable).parent / "nbdev-test"
-        cmd = [str(runner), str(self.path), "--flags", flags, "--cell-timing-min", "20"]
-        res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        res = execute_copy(self.path, EXECUTED, flags)
         self.add_report_section("call", "notebook output", res.stdout[-5000:])
         if res.returncode != 0 or "Success." not in res.stdout:
             raise NotebookFailed(f"{self.path.name} failed:\n{res.stderr[-8000:]}\n{res.stdout[-2000:]}")
@@ -53,3 +56,11 @@ class NotebookItem(pytest.Item):
 
     def reportinfo(self):
         return self.path, None, f"notebook {self.path.name}"
+
+
+_LAST = ("test_site.py", "test_jupyterlab.py")
+
+
+def pytest_collection_modifyitems(items):
+    "Browser tests last: the site test renders the notebooks the notebook items have just executed."
+    items.sort(key=lambda item: item.path.name in _LAST)

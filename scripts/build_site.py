@@ -27,8 +27,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NBS = ROOT / "nbs"
-BUILD = ROOT / "_site_build"
-EXECUTED = BUILD / "executed"
+BUILD = ROOT / "_site_build"                 # the Sphinx sources and doctrees of a build (and the screenshots)
+EXECUTED = ROOT / "_executed"                # executed copies: at the depth of nbs/, so relative paths hold
 DOCS_CONF = ROOT / "docs"
 DEFAULT_JUPYTERLAB = "http://localhost:8888"
 _META_KEY = "seqrec_site"
@@ -39,10 +39,26 @@ def chapter_notebooks(nbs: Path = NBS) -> list[Path]:
     return sorted(p for p in nbs.glob("*.ipynb") if not p.name.startswith(("_", ".")))
 
 
+class SiteBuildError(RuntimeError):
+    "A notebook failed to run, or Sphinx failed to render: nothing half-built is left as the site."
+
+
+def _run_env() -> dict:
+    "What a notebook run sees: the environment, with the data beside the checkout when SEQREC_DATA is unset."
+    env = dict(os.environ)
+    shared = ROOT.parent / "shared" / "data"
+    if not env.get("SEQREC_DATA") and shared.is_dir(): env["SEQREC_DATA"] = str(shared)
+    return env
+
+
 def source_key(nb_path: Path, flags: str) -> str:
-    "A hash of a notebook's cells and the test flags it runs with: an executed copy is current iff its key matches."
+    """A hash of everything a notebook's run depends on: its cells, the library it imports (which the
+    other notebooks export), the flags, backend and data location. A copy is current iff its key matches."""
     cells = json.loads(nb_path.read_text())["cells"]
-    payload = json.dumps([[c["cell_type"], "".join(c["source"])] for c in cells] + [flags])
+    library = sorted((p.name, p.read_text()) for p in (ROOT / "seqrec_nb").glob("*.py"))
+    env = _run_env()
+    payload = json.dumps([[c["cell_type"], "".join(c["source"])] for c in cells] + [flags, library]
+                         + [env.get(k, "") for k in ("KERAS_BACKEND", "SEQREC_DATA")])
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -64,7 +80,7 @@ def execute_copy(src: Path, dest: Path = EXECUTED, flags: str = "", timeout: flo
     shutil.copyfile(src, copy)
     cmd = [str(Path(sys.executable).parent / "nbdev-test"), str(copy), "--save", "--flags", flags,
            "--cell-timing-min", str(cell_timing_min)]
-    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=_run_env())
     if res.returncode == 0 and "Success." in res.stdout:
         nb = json.loads(copy.read_text())
         nb.setdefault("metadata", {})[_META_KEY] = {"key": source_key(src, flags), "flags": flags}
@@ -75,7 +91,8 @@ def execute_copy(src: Path, dest: Path = EXECUTED, flags: str = "", timeout: flo
 
 
 def executed_notebooks(flags: str, execute: bool = True, log=print) -> list[Path]:
-    "Current executed copies of every chapter, running the ones that are missing or out of date."
+    """Current executed copies of every chapter, running the ones that are missing or out of date
+    (or, with `execute=False`, the notebooks of nbs/ with their committed outputs)."""
     out = []
     for src in chapter_notebooks():
         copy = EXECUTED / src.name
@@ -88,7 +105,7 @@ def executed_notebooks(flags: str, execute: bool = True, log=print) -> list[Path
             log(f"  {src.name}: executing (flags: {flags or 'none'}) ...")
             res = execute_copy(src, EXECUTED, flags)
             if not copy.exists():
-                sys.exit(f"{src.name} failed to execute; nothing was rendered.\n{res.stderr[-6000:]}\n{res.stdout[-2000:]}")
+                raise SiteBuildError(f"{src.name} failed to execute; nothing was rendered.\n{res.stderr[-6000:]}\n{res.stdout[-2000:]}")
             log(f"  {src.name}: done in {time.perf_counter() - t0:.0f} s")
         out.append(copy)
     return out
@@ -109,6 +126,16 @@ def split_directives(src: str) -> tuple[dict, str]:
         lines.pop(0)
     while lines and not lines[0].strip(): lines.pop(0)
     return dirs, "\n".join(lines)
+
+
+_PROGRESS = re.compile(r"\d+%\|")
+
+
+def is_progress_bar(output: dict) -> bool:
+    "A tqdm progress bar on stderr: a snapshot of a bar is noise on a static page."
+    text = output.get("text", "")
+    text = "".join(text) if isinstance(text, list) else text
+    return output.get("output_type") == "stream" and output.get("name") == "stderr" and bool(_PROGRESS.search(text))
 
 
 def cell_tags(dirs: dict) -> list[str] | None:
@@ -172,6 +199,7 @@ def docs_notebook(executed: Path, src_name: str, linker: Linker, jupyterlab: str
         outputs = []
         for o in c.get("outputs", []):
             o = {k: v for k, v in dict(o).items() if not k.endswith("_")}
+            if is_progress_bar(o): continue
             if "text/markdown" in o.get("data", {}):
                 md = o["data"]["text/markdown"]
                 md = re.sub(r"^\s*---\s*\n", "", "".join(md) if isinstance(md, list) else md)  # show_doc's rule
@@ -204,8 +232,17 @@ def api_entries() -> dict[str, list[tuple[str, str, str]]]:
             page, _, anchor = url.partition(".html#")
             rows.append((name, page, anchor))
         if rows: out[mod] = rows
-    order = {_output_page(nb): i for i, nb in enumerate(chapter_notebooks())}
+    order = {output_page(nb): i for i, nb in enumerate(chapter_notebooks())}
     return dict(sorted(out.items(), key=lambda kv: order.get(kv[1][0][1], len(order))))
+
+
+def api_constants(mod: str, entries) -> list[tuple[str, str]]:
+    "The names in `mod.__all__` that nbdev's index does not list (module constants), with a short repr of each."
+    import importlib, reprlib
+    module = importlib.import_module(mod)
+    documented = {name.split(".")[0] for name, _, _ in entries.get(mod, [])}
+    short = reprlib.Repr(); short.maxstring = short.maxother = 120
+    return [(n, short.repr(getattr(module, n))) for n in getattr(module, "__all__", []) if n not in documented]
 
 
 def api_anchor_map(entries) -> dict[tuple[str, str], str]:
@@ -245,13 +282,16 @@ def api_markdown(entries, anchors, linker: Linker, chapter_of: dict[str, tuple[s
             for part in name.split("."): obj = getattr(obj, part)
             md = show_doc(obj, name=name, title_level=3 if "." not in name else 4)._repr_markdown_()
             parts += ["---", "", _api_entry(linker(md), anchors[(page, anchor)]), ""]
+        for name, value in api_constants(mod, entries):
+            parts += ["---", "", f"(api-{name.lower()})=", f"### {name}", "", "```python", f"{name} = {value}", "```", ""]
     return "\n".join(parts)
 
 
 # --- the build -----------------------------------------------------------------------------------
 
-def build(out: Path, flags: str = "", execute: bool = True, jupyterlab: str = DEFAULT_JUPYTERLAB, log=print) -> Path:
-    "Build the site into `out` and return the path of its landing page."
+def build(out: Path, flags: str = "", execute: bool = True, jupyterlab: str = DEFAULT_JUPYTERLAB,
+          work: Path = BUILD, log=print) -> Path:
+    "Build the site into `out` (Sphinx sources and doctrees in `work`) and return the path of its landing page."
     os.chdir(ROOT)                                   # nbdev reads pyproject.toml from the working directory
     from nbdev.config import get_config
     cfg = get_config()
@@ -259,7 +299,7 @@ def build(out: Path, flags: str = "", execute: bool = True, jupyterlab: str = DE
     log("1/3 notebooks")
     notebooks = executed_notebooks(flags, execute, log)
 
-    src = BUILD / "src"
+    src = work / "src"
     shutil.rmtree(src, ignore_errors=True)
     shutil.copytree(DOCS_CONF, src)
     (src / "_notebooks").mkdir()
@@ -269,12 +309,12 @@ def build(out: Path, flags: str = "", execute: bool = True, jupyterlab: str = DE
     entries = api_entries()
     anchors = api_anchor_map(entries)
     module_of_page = {rows[0][1]: mod for mod, rows in entries.items()}
-    linker = Linker(doc_url, anchors, {_output_page(nb) for nb in notebooks})
+    linker = Linker(doc_url, anchors, {output_page(nb) for nb in notebooks})
     chapter_of, order = {}, []
     for nb in notebooks:
-        page, doc = docs_notebook(nb, nb.name, linker, jupyterlab, module_of_page.get(_output_page(nb)))
+        page, doc = docs_notebook(nb, nb.name, linker, jupyterlab, module_of_page.get(output_page(nb)))
         (src / f"{page}.ipynb").write_text(json.dumps(doc, indent=1, ensure_ascii=False))
-        chapter_of[page] = (doc["cells"][0]["source"].splitlines()[0].lstrip("# "), page)
+        chapter_of[page] = (doc["cells"][0]["source"].splitlines()[0].removeprefix("# "), page)
         if page != "index": order.append(page)
     (src / "api.md").write_text(api_markdown(entries, anchors, linker, chapter_of))
     index = json.loads((src / "index.ipynb").read_text())
@@ -283,16 +323,19 @@ def build(out: Path, flags: str = "", execute: bool = True, jupyterlab: str = DE
     (src / "index.ipynb").write_text(json.dumps(index, indent=1, ensure_ascii=False))
 
     log("3/3 rendering with Sphinx")
-    if out.exists(): shutil.rmtree(out)
+    if out.exists():
+        if any(out.iterdir()) and not (out / "objects.inv").exists():
+            raise SiteBuildError(f"{out} exists and is not a site this script built: not deleting it")
+        shutil.rmtree(out)
     res = subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-W", "--keep-going", "-q",
-                          "-d", str(BUILD / "doctrees"), str(src), str(out)], capture_output=True, text=True)
+                          "-d", str(work / "doctrees"), str(src), str(out)], capture_output=True, text=True)
     if res.returncode != 0:
-        sys.exit(f"sphinx-build failed:\n{res.stderr[-8000:]}")
+        raise SiteBuildError(f"sphinx-build failed:\n{res.stderr[-8000:]}")
     log(f"site written to {out}/ (open {out / 'index.html'})")
     return out / "index.html"
 
 
-def _output_file(nb: Path) -> str:
+def output_file(nb: Path) -> str:
     "The page name nbdev gives a notebook (`00_data.ipynb` -> `data.html`)."
     from nbdev.frontmatter import FrontmatterProc
     from nbdev.process import NBProcessor
@@ -302,8 +345,9 @@ def _output_file(nb: Path) -> str:
     return (n.get("frontmatter_", {}) or {}).get("output-file", nb.stem + ".html")
 
 
-def _output_page(nb: Path) -> str:
-    return Path(_output_file(nb)).stem
+def output_page(nb: Path) -> str:
+    "The page name of a notebook on the site (`00_data.ipynb` -> `data`)."
+    return Path(output_file(nb)).stem
 
 
 def main(argv=None):
@@ -314,8 +358,10 @@ def main(argv=None):
     p.add_argument("--jupyterlab", default=os.environ.get("SEQREC_JUPYTERLAB_URL", DEFAULT_JUPYTERLAB),
                    help=f"the JupyterLab server the 'Open in JupyterLab' links point at (default {DEFAULT_JUPYTERLAB}, "
                         "a `jupyter lab` started in the repository root)")
+    p.add_argument("--work", type=Path, default=BUILD, help="folder for the Sphinx sources and doctrees (default: _site_build/)")
     a = p.parse_args(argv)
-    build(a.out.resolve(), "full" if a.full else "", not a.no_execute, a.jupyterlab)
+    try: build(a.out.resolve(), "full" if a.full else "", not a.no_execute, a.jupyterlab, a.work.resolve())
+    except SiteBuildError as e: sys.exit(str(e))
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ def chromium_path() -> str | None:
 def require_browser() -> str:
     "The Chromium executable; skips (or fails under SEQREC_REQUIRE_BROWSER=1) when it or Playwright is missing."
     missing = []
-    if not chromium_path(): missing.append("Chromium (apt-get install chromium chromium-driver)")
+    if not chromium_path(): missing.append("Chromium (apt-get install chromium)")
     try: import playwright  # noqa: F401
     except ImportError: missing.append("playwright (pip install -e '.[dev]')")
     if missing:

@@ -7,13 +7,14 @@ Docs: https://seqrec.github.io/seqrec_nb/arima.html.md"""
 # %% ../nbs/10_arima.ipynb #6f057858
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, cpu_count, delayed
+from joblib import Parallel, cpu_count, delayed, effective_n_jobs
 from threadpoolctl import threadpool_limits
 from scipy.linalg import solve_toeplitz
 from statsmodels.tsa.statespace.sarimax import SARIMAX
@@ -103,8 +104,8 @@ def demand(log: pd.DataFrame, freq: str = "D", value: str = "quantity", items=No
     return table
 
 # %% ../nbs/10_arima.ipynb #58df624d
-def order_grid(p=(0, 1, 2), d=(1,), q=(0, 1, 2)) -> list[tuple[int, int, int]]:
-    "Every (p, d, q) combination of the given values."
+def order_grid(p=(0, 1, 2), d=(0,), q=(0, 1, 2)) -> list[tuple[int, int, int]]:
+    "Every (p, d, q) combination of the given values (keep one `d`: AIC compares models on the same differencing)."
     return [(a, b, c) for a in p for b in d for c in q]
 
 def select_order(y, orders, seasonal_order=(0, 0, 0, 0), **sarimax_kw) -> pd.DataFrame:
@@ -123,7 +124,7 @@ def select_order(y, orders, seasonal_order=(0, 0, 0, 0), **sarimax_kw) -> pd.Dat
 
 # %% ../nbs/10_arima.ipynb #073430f4
 SEASON = 7
-DEFAULT_ORDERS = [(0, 1, 1), (1, 1, 1), (1, 0, 0), (2, 1, 1)]
+DEFAULT_ORDERS = [(1, 0, 0), (0, 0, 1), (1, 0, 1), (2, 0, 0)]    # one d, so their AICs compare
 DEFAULT_SEASONAL = (0, 1, 1, SEASON)
 
 def naive_forecast(y, h: int) -> np.ndarray:
@@ -138,13 +139,17 @@ def seasonal_naive_forecast(y, h: int, m: int = SEASON) -> np.ndarray:
 
 def mean_forecast(y, h: int, window: int = 28) -> np.ndarray:
     "The mean of the last `window` periods, repeated."
+    if window < 1: raise ValueError(f"window={window}: must be at least 1")
     return np.repeat(np.asarray(y, float)[-window:].mean(), h)
 
 # %% ../nbs/10_arima.ipynb #03c29b06
 def fit_item(y, h: int, orders=DEFAULT_ORDERS, seasonal_order=DEFAULT_SEASONAL) -> dict:
     """Fit SARIMAX on `log1p(y)` for every order, keep the best AIC, forecast `h` periods back on the
-    units scale, clipped to [0, the largest value in `y`]. Never raises: a failure is reported in the
-    result, with the warnings."""
+    units scale, clipped to [0, the largest value in `y`].
+
+    A fit that raises (ValueError, LinAlgError) is skipped and reported; if every order fails the
+    result says so instead of raising. The warnings of all fits are returned as strings, with the id
+    of the process that did the work."""
     z = np.log1p(np.clip(np.asarray(y, float), 0, None))
     best, messages = None, []
     with warnings.catch_warnings(record=True) as caught:
@@ -153,34 +158,36 @@ def fit_item(y, h: int, orders=DEFAULT_ORDERS, seasonal_order=DEFAULT_SEASONAL) 
             try:
                 res = SARIMAX(z, order=order, seasonal_order=seasonal_order).fit(disp=False)
             except (ValueError, np.linalg.LinAlgError) as e:
-                messages.append(f"{order}: {e}"); continue
+                messages.append(f"FitError: {order}: {e}"); continue
             if np.isfinite(res.aic) and (best is None or res.aic < best[1].aic): best = (order, res)
     messages += [f"{type(w.message).__name__}: {w.message}" for w in caught]
-    if best is None:
-        return {"model": "failed", "order": None, "aic": np.nan, "forecast": None, "warnings": messages}
+    out = {"model": "failed", "order": None, "aic": np.nan, "forecast": None, "warnings": messages, "pid": os.getpid()}
+    if best is None: return out
     order, res = best
-    # a model of log demand exponentiates its forecast, and a differenced AR term can extrapolate a
-    # swing: never forecast more than the item ever sold in one period
+    # exp of a forecast of log demand is a median, not a mean; and a differenced or AR term can carry a
+    # swing forward: never forecast more than the item ever sold in one period
     fc = np.clip(np.expm1(res.forecast(h)), 0, np.max(y))
-    return {"model": "SARIMA", "order": order, "aic": float(res.aic), "forecast": fc, "warnings": messages}
+    return out | {"model": "SARIMA", "order": order, "aic": float(res.aic), "forecast": fc}
 
 # %% ../nbs/10_arima.ipynb #e050cc9a
 @dataclass
 class ItemForecasts:
-    "Per-item forecasts (`forecast`: horizon x items, units) and a per-item `report` of how each was made."
+    """Per-item forecasts (`forecast`: horizon x items) and a per-item `report` of how each was made,
+    with the fitting time, the workers asked for and the worker processes that actually fitted."""
     forecast: pd.DataFrame
     report: pd.DataFrame
     seconds: float = 0.0
     n_jobs: int = 1
+    processes: int = 1
 
     def total(self) -> pd.Series:
-        "Forecast units over the whole horizon, per item."
+        "Forecast demand over the whole horizon, per item."
         return self.forecast.sum()
 
     def warnings_summary(self) -> pd.Series:
-        "How many items raised each kind of warning during fitting."
-        kinds = self.report.warnings.explode().dropna().str.split(":").str[0]
-        return kinds.value_counts()
+        "For each kind of warning raised while fitting, the number of items that raised it."
+        per_item = self.report.warnings.map(lambda ws: sorted({w.split(":")[0] for w in ws}))
+        return per_item.explode().dropna().value_counts().rename("items")
 
 def forecast_items(table: pd.DataFrame, horizon: int, top_n: int = 500, orders=DEFAULT_ORDERS,
                    seasonal_order=DEFAULT_SEASONAL, fallback: str = "seasonal_naive", n_jobs: int = -1,
@@ -192,12 +199,16 @@ def forecast_items(table: pd.DataFrame, horizon: int, top_n: int = 500, orders=D
     `fallback` forecast, `"seasonal_naive"` or `"mean"`."""
     if fallback not in ("seasonal_naive", "mean"): raise ValueError(f"fallback={fallback!r}: use 'seasonal_naive' or 'mean'")
     if horizon < 1: raise ValueError(f"horizon={horizon}: must be at least 1")
+    if top_n < 0: raise ValueError(f"top_n={top_n}: must be 0 (fallback only) or more")
     if len(table) < 3 * SEASON: raise ValueError(f"{len(table)} periods: too short to fit (need at least {3 * SEASON})")
+    if (bad := table.columns[table.isna().any()]).size:
+        raise ValueError(f"the demand table has missing values for items {list(bad[:5])}: fill them (0 = no sale)")
     fall = seasonal_naive_forecast if fallback == "seasonal_naive" else mean_forecast
     top = table.sum().nlargest(min(top_n, table.shape[1])).index
+    workers = effective_n_jobs(n_jobs)
     t0 = time.perf_counter()
     jobs = (delayed(fit_item)(table[i].to_numpy(), horizon, orders, seasonal_order) for i in top)
-    runner = Parallel(n_jobs=n_jobs, return_as="generator")
+    runner = Parallel(n_jobs=workers, return_as="generator")
     fitted = dict(zip(top, tqdm(runner(jobs), total=len(top), desc="fitting items", disable=not progress)))
     seconds = time.perf_counter() - t0
     forecasts, rows = {}, []
@@ -215,13 +226,14 @@ def forecast_items(table: pd.DataFrame, horizon: int, top_n: int = 500, orders=D
     index = pd.Index([table.index[-1] + step * (k + 1) for k in range(horizon)], name=table.index.name)
     report = pd.DataFrame(rows).set_index("item")
     report["n_warnings"] = report.warnings.map(len)
-    return ItemForecasts(pd.DataFrame(forecasts, index=index)[table.columns], report, seconds,
-                         cpu_count() if n_jobs == -1 else n_jobs)
+    processes = len({r["pid"] for r in fitted.values()})
+    return ItemForecasts(pd.DataFrame(forecasts, index=index)[table.columns], report, seconds, workers, processes)
 
 # %% ../nbs/10_arima.ipynb #3dbb7c7b
 def mase(y_true, y_pred, y_train, m: int = SEASON) -> float:
     "Mean absolute scaled error, scaled by the in-sample MAE of the seasonal-naive forecast with period `m`."
     y_true, y_pred, y_train = (np.asarray(a, float) for a in (y_true, y_pred, y_train))
+    if not 1 <= m < len(y_train): raise ValueError(f"m={m}: needs 1 <= m < {len(y_train)} (the training length)")
     scale = np.mean(np.abs(y_train[m:] - y_train[:-m]))
     return float(np.mean(np.abs(y_true - y_pred)) / scale) if scale > 0 else np.nan
 
@@ -236,6 +248,8 @@ def backtest(table: pd.DataFrame, holdout: int, top_n: int = 500, n_jobs: int = 
              **forecast_kw) -> tuple[pd.DataFrame, ItemForecasts]:
     """Hold out the last `holdout` periods of the `top_n` largest items, forecast them from the rest with
     SARIMA (`forecast_items`) and the naive, seasonal-naive and mean forecasts; MASE and sMAPE per item and method."""
+    if not 1 <= holdout <= len(table) - 3 * SEASON:
+        raise ValueError(f"holdout={holdout}: needs 1 <= holdout <= {len(table) - 3 * SEASON} for {len(table)} periods")
     top = table.sum().nlargest(min(top_n, table.shape[1])).index
     train, test = table.iloc[:-holdout][top], table.iloc[-holdout:][top]
     fc = forecast_items(train, holdout, top_n=len(top), n_jobs=n_jobs, progress=progress, **forecast_kw)
@@ -248,10 +262,11 @@ def backtest(table: pd.DataFrame, holdout: int, top_n: int = 500, n_jobs: int = 
 
 # %% ../nbs/10_arima.ipynb #ddc3844e
 class ARIMAPopularity(Recommender):
-    """Scores items by SARIMA-forecast demand (purchase events) over the `horizon` days after training.
+    """Scores items by SARIMA-forecast demand (purchase events) over the `horizon` days after the training data ends.
 
     The `top_n` items by training volume get their own model (`forecast_items`); the others the
-    `fallback` forecast. Every user gets the same scores."""
+    `fallback` forecast. Every user gets the same scores; meant for a temporal split, where the
+    window after training is the window after every user's last event."""
     def __init__(self, horizon: int = 28, top_n: int = 500, fallback: str = "seasonal_naive", n_jobs: int = -1,
                  progress: bool = True):
         self.horizon, self.top_n, self.fallback, self.n_jobs, self.progress = horizon, top_n, fallback, n_jobs, progress
@@ -281,9 +296,11 @@ def benchmark_fits(table: pd.DataFrame, n_items: int = 500, horizon: int = 28, j
         for n in jobs:
             with threadpool_limits(1):
                 fc = forecast_items(top, horizon, top_n=top.shape[1], n_jobs=n, progress=False)
-            times[n].append(fc.seconds); workers[n] = fc.n_jobs
-    out = pd.DataFrame([{"n_jobs": n, "workers": workers[n], "series": top.shape[1], "repeats": repeats,
+            times[n].append(fc.seconds); workers[n] = (fc.n_jobs, fc.processes)
+    out = pd.DataFrame([{"n_jobs": n, "workers": workers[n][0], "processes used": workers[n][1],
+                         "series": top.shape[1], "repeats": repeats,
                          "median wall s": float(np.median(times[n])),
                          "ms per series": 1000 * float(np.median(times[n])) / top.shape[1]} for n in jobs])
-    out["speed-up"] = out["median wall s"].iloc[0] / out["median wall s"]
+    base = out.loc[out.n_jobs == 1, "median wall s"]
+    out["speed-up"] = (base.iloc[0] if len(base) else out["median wall s"].iloc[0]) / out["median wall s"]
     return out

@@ -24,23 +24,29 @@ def test_estimators_recover_an_ar2():
 
 
 def test_forecast_items_in_worker_processes():
-    "The parallel path pickles fit_item into fresh processes: it must work from the installed module."
-    t = weekly_demand()
-    par = forecast_items(t, 14, top_n=3, n_jobs=2, progress=False)
-    ser = forecast_items(t, 14, top_n=3, n_jobs=1, progress=False)
+    "The parallel path pickles fit_item into fresh processes: it must work from the installed module, on every worker."
+    t = weekly_demand(n_hot=8)
+    forecast_items(t, 14, top_n=8, n_jobs=2, progress=False)                      # starts the worker pool
+    par = forecast_items(t, 14, top_n=8, n_jobs=2, progress=False)
+    ser = forecast_items(t, 14, top_n=8, n_jobs=1, progress=False)
     np.testing.assert_allclose(par.forecast.to_numpy(), ser.forecast.to_numpy(), atol=1e-8)
-    assert par.report.model.tolist() == ["SARIMA"] * 3 + ["seasonal_naive"]
+    assert par.report.model.tolist() == ["SARIMA"] * 8 + ["seasonal_naive"]
     assert (par.forecast.to_numpy() <= t.max().to_numpy() + 1e-9).all()          # never above the item's best day
-    assert par.n_jobs == 2 and par.seconds > 0
+    assert (par.processes, ser.processes) == (2, 1)                               # two worker processes did the fits
 
 
-@pytest.mark.parametrize("kw, msg", [({"horizon": 0}, "horizon"), ({"horizon": 7, "fallback": "zero"}, "fallback")])
+@pytest.mark.parametrize("kw, msg", [({"horizon": 0}, "horizon"), ({"horizon": 7, "fallback": "zero"}, "fallback"),
+                                     ({"horizon": 7, "top_n": -1}, "top_n")])
 def test_forecast_items_rejects_bad_arguments(kw, msg):
     with pytest.raises(ValueError, match=msg): forecast_items(weekly_demand(), progress=False, **kw)
 
 
-def test_forecast_items_rejects_short_series():
+def test_forecast_items_rejects_short_or_incomplete_tables():
     with pytest.raises(ValueError, match="too short"): forecast_items(weekly_demand(n_days=14), 7, progress=False)
+    with pytest.raises(ValueError, match=r"missing values for items \['tail'\]"):
+        forecast_items(weekly_demand().assign(tail=np.nan), 7, progress=False)
+    with pytest.raises(ValueError, match="holdout=0"): backtest(weekly_demand(), 0, progress=False)
+    with pytest.raises(ValueError, match="m=7"): mase([1], [1], [1, 2, 3], m=7)
 
 
 def test_demand_errors_name_the_column():

@@ -23,6 +23,7 @@ with nbdev's own notebook processing and Sphinx:
 from __future__ import annotations
 
 import argparse, hashlib, html, json, os, re, shutil, subprocess, sys, time
+from functools import lru_cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,6 +116,7 @@ def executed_notebooks(flags: str, execute: bool = True, log=print) -> list[Path
 
 _DIRECTIVE = re.compile(r"^\s*#\|\s*(.*)$")
 _SOURCE_LINK = re.compile(r"\[source\]\((\S+?)\)\{[^}]*\}")
+_LEADING_RULE = re.compile(r"^\s*---\s*\n")       # show_doc opens each entry with a horizontal rule
 
 
 def split_directives(src: str) -> tuple[dict, str]:
@@ -202,7 +204,7 @@ def docs_notebook(executed: Path, src_name: str, linker: Linker, jupyterlab: str
             if is_progress_bar(o): continue
             if "text/markdown" in o.get("data", {}):
                 md = o["data"]["text/markdown"]
-                md = re.sub(r"^\s*---\s*\n", "", "".join(md) if isinstance(md, list) else md)  # show_doc's rule
+                md = _LEADING_RULE.sub("", "".join(md) if isinstance(md, list) else md)
                 o["data"] = {**o["data"], "text/markdown": linker(md)}
             outputs.append(o)
         cells.append({"cell_type": "code", "execution_count": c.get("execution_count"), "metadata": {"tags": tags} if tags else {},
@@ -256,7 +258,7 @@ def api_anchor_map(entries) -> dict[tuple[str, str], str]:
 
 def _api_entry(md: str, label: str) -> str:
     "One show_doc entry for api.md: a MyST label on its heading, the [source] link moved under the heading."
-    md = re.sub(r"^\s*---\s*\n", "", md)
+    md = _LEADING_RULE.sub("", md)
     source = re.search(r"^<a class=\"seqrec-source\".*$", md, re.M)
     if source: md = md.replace(source.group(0) + "\n", "", 1)
     md = md.lstrip()
@@ -335,6 +337,7 @@ def build(out: Path, flags: str = "", execute: bool = True, jupyterlab: str = DE
     return out / "index.html"
 
 
+@lru_cache
 def output_file(nb: Path) -> str:
     "The page name nbdev gives a notebook (`00_data.ipynb` -> `data.html`)."
     from nbdev.frontmatter import FrontmatterProc

@@ -4,11 +4,12 @@ nbdev's own `nbdev-readme` renders through Quarto, which these machines cannot i
 same job with nbdev's notebook processors (front matter, `#| hide`, directives) and nbconvert's
 Markdown exporter, from the outputs saved in the notebook.
 
-`python scripts/make_readme.py --check` (CI runs it) executes a copy of the notebook, renders that,
+`python scripts/make_readme.py --check` (CI runs it) executes a copy of the notebook (in `_executed/`,
+with the site builder's `execute_copy`), renders that,
 and exits 1 unless the result is the committed README.md: the numbers in the README are the ones
 the code computes now, not ones typed in or left over from an older run.
 """
-import argparse, copy, difflib, os, re, shutil, sys, tempfile
+import argparse, copy, difflib, re, sys
 from pathlib import Path
 
 import nbformat
@@ -17,14 +18,8 @@ from nbconvert import MarkdownExporter
 from nbdev.config import get_config
 from nbdev.processors import FilterDefaults
 
-_DIRECTIVE = re.compile(r"^\s*#\|\s*(.*)$")
-
-def _split_directives(src: str):
-    "Leading `#| ...` lines of a cell as a set of 'key: value' strings, and the rest of the source."
-    lines, dirs = src.splitlines(), set()
-    while lines and (m := _DIRECTIVE.match(lines[0])):
-        dirs.add(m.group(1).strip()); lines.pop(0)
-    return dirs, "\n".join(lines)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from build_site import EXECUTED, cell_tags, execute_copy, split_directives  # noqa: E402
 
 def readme_markdown(nb_path: Path) -> str:
     "The README text for the notebook at `nb_path`."
@@ -37,12 +32,10 @@ def readme_markdown(nb_path: Path) -> str:
         cell = copy.deepcopy(dict(c))
         cell["metadata"] = {}
         if c.cell_type == "code":
-            dirs, cell["source"] = _split_directives(c.source)
-            meta = cell["metadata"] = {}
-            if "echo: false" in dirs: meta.setdefault("tags", []).append("remove_input")
-            if "output: false" in dirs: meta.setdefault("tags", []).append("remove_output")
-            cell.pop("idx_", None)
-        if c.cell_type == "code":              # progress bars and warnings go to stderr: not README material
+            dirs, cell["source"] = split_directives(c.source)
+            if (tags := cell_tags(dirs)) is None: continue
+            if tags: cell["metadata"] = {"tags": tags}
+            # progress bars and warnings go to stderr: not README material
             cell["outputs"] = [o for o in cell.get("outputs", []) if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
         cells.append(nbformat.from_dict({k: v for k, v in cell.items() if not k.endswith("_")}))
     out = nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"},
@@ -50,8 +43,8 @@ def readme_markdown(nb_path: Path) -> str:
     exp = MarkdownExporter()
     exp.exclude_input_prompt = exp.exclude_output_prompt = True
     exp.register_preprocessor("nbconvert.preprocessors.TagRemovePreprocessor", enabled=True)
-    exp.config.TagRemovePreprocessor.remove_input_tags = {"remove_input"}
-    exp.config.TagRemovePreprocessor.remove_all_outputs_tags = {"remove_output"}
+    exp.config.TagRemovePreprocessor.remove_input_tags = {"remove-input"}
+    exp.config.TagRemovePreprocessor.remove_all_outputs_tags = {"remove-output"}
     exp.config.TagRemovePreprocessor.enabled = True
     exp.display_data_priority = ["text/markdown", "text/html", "image/svg+xml", "image/png", "text/plain"]
     body, _ = exp.from_notebook_node(out)
@@ -62,17 +55,12 @@ def readme_markdown(nb_path: Path) -> str:
     return note + head + re.sub(r"\n{3,}", "\n\n", body).strip() + "\n"
 
 def executed_copy(nb_path: Path) -> Path:
-    "Run the notebook with nbdev's test runner into a temporary copy beside it (same relative paths); return the copy."
-    from nbdev.test import test_nb
-    fd, tmp = tempfile.mkstemp(dir=nb_path.parent, prefix="_readme_check_", suffix=".ipynb")
-    os.close(fd)
-    shutil.copy(nb_path, tmp)
-    ok, _ = test_nb(tmp, skip_flags=get_config().tst_flags.split(), save=True)
-    if not ok:
-        os.remove(tmp)
-        raise SystemExit(f"{nb_path} failed to execute; see the traceback above")
-    import atexit; atexit.register(os.remove, tmp)
-    return Path(tmp)
+    "Run the notebook with nbdev's test runner into `_executed/` (the depth of nbs/, so relative paths hold); return the copy."
+    res = execute_copy(nb_path, EXECUTED)
+    copy_path = EXECUTED / nb_path.name
+    if not copy_path.exists():
+        raise SystemExit(f"{nb_path} failed to execute:\n{res.stderr[-6000:]}\n{res.stdout[-2000:]}")
+    return copy_path
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

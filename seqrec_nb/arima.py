@@ -21,11 +21,11 @@ from statsmodels.tsa.statespace.sarimax import SARIMAX
 from tqdm.auto import tqdm
 
 from .data import Split
-from .evaluate import Recommender
+from .evaluate import Popularity
 
 # %% auto #0
 __all__ = ['SEASON', 'DEFAULT_ORDERS', 'DEFAULT_SEASONAL', 'ar_roots', 'is_stationary', 'simulate_arma', 'sample_acf',
-           'yule_walker', 'fit_ar_ls', 'demand', 'order_grid', 'select_order', 'naive_forecast',
+           'yule_walker', 'fit_ar_ls', 'demand', 'order_grid', 'select_order', 'top_items', 'naive_forecast',
            'seasonal_naive_forecast', 'mean_forecast', 'fit_item', 'ItemForecasts', 'forecast_items', 'mase', 'smape',
            'backtest', 'ARIMAPopularity', 'benchmark_fits']
 
@@ -127,6 +127,10 @@ SEASON = 7
 DEFAULT_ORDERS = [(1, 0, 0), (0, 0, 1), (1, 0, 1), (2, 0, 0)]    # one d, so their AICs compare
 DEFAULT_SEASONAL = (0, 1, 1, SEASON)
 
+def top_items(table: pd.DataFrame, n: int) -> pd.Index:
+    "The `n` columns of `table` with the largest totals (all of them if there are fewer)."
+    return table.sum().nlargest(min(n, table.shape[1])).index
+
 def naive_forecast(y, h: int) -> np.ndarray:
     "The last value, repeated."
     return np.repeat(np.asarray(y, float)[-1], h)
@@ -204,7 +208,7 @@ def forecast_items(table: pd.DataFrame, horizon: int, top_n: int = 500, orders=D
     if (bad := table.columns[table.isna().any()]).size:
         raise ValueError(f"the demand table has missing values for items {list(bad[:5])}: fill them (0 = no sale)")
     fall = seasonal_naive_forecast if fallback == "seasonal_naive" else mean_forecast
-    top = table.sum().nlargest(min(top_n, table.shape[1])).index
+    top = top_items(table, top_n)
     workers = effective_n_jobs(n_jobs)
     t0 = time.perf_counter()
     jobs = (delayed(fit_item)(table[i].to_numpy(), horizon, orders, seasonal_order) for i in top)
@@ -250,7 +254,7 @@ def backtest(table: pd.DataFrame, holdout: int, top_n: int = 500, n_jobs: int = 
     SARIMA (`forecast_items`) and the naive, seasonal-naive and mean forecasts; MASE and sMAPE per item and method."""
     if not 1 <= holdout <= len(table) - 3 * SEASON:
         raise ValueError(f"holdout={holdout}: needs 1 <= holdout <= {len(table) - 3 * SEASON} for {len(table)} periods")
-    top = table.sum().nlargest(min(top_n, table.shape[1])).index
+    top = top_items(table, top_n)
     train, test = table.iloc[:-holdout][top], table.iloc[-holdout:][top]
     fc = forecast_items(train, holdout, top_n=len(top), n_jobs=n_jobs, progress=progress, **forecast_kw)
     methods = {"SARIMA": lambda i: fc.forecast[i].to_numpy(), "naive": lambda i: naive_forecast(train[i], holdout),
@@ -261,12 +265,13 @@ def backtest(table: pd.DataFrame, holdout: int, top_n: int = 500, n_jobs: int = 
     return pd.DataFrame(rows), fc
 
 # %% ../nbs/10_arima.ipynb #ddc3844e
-class ARIMAPopularity(Recommender):
+class ARIMAPopularity(Popularity):
     """Scores items by SARIMA-forecast demand (purchase events) over the `horizon` days after the training data ends.
 
     The `top_n` items by training volume get their own model (`forecast_items`); the others the
     `fallback` forecast. Every user gets the same scores; meant for a temporal split, where the
-    window after training is the window after every user's last event."""
+    window after training is the window after every user's last event. `Popularity` scores with
+    the forecast in place of the training counts."""
     def __init__(self, horizon: int = 28, top_n: int = 500, fallback: str = "seasonal_naive", n_jobs: int = -1,
                  progress: bool = True):
         self.horizon, self.top_n, self.fallback, self.n_jobs, self.progress = horizon, top_n, fallback, n_jobs, progress
@@ -276,10 +281,8 @@ class ARIMAPopularity(Recommender):
         table = demand(split.train, value="rows", item_col="item", items=range(1, split.n_items + 1))
         self.forecasts = forecast_items(table, self.horizon, self.top_n, fallback=self.fallback,
                                         n_jobs=self.n_jobs, progress=self.progress)
-        self.scores = np.r_[0.0, self.forecasts.total().to_numpy()].astype("float32")
+        self.counts = np.r_[0.0, self.forecasts.total().to_numpy()].astype("float32")
         return self
-
-    def _score(self, histories): return np.tile(self.scores, (len(histories), 1))
 
 # %% ../nbs/10_arima.ipynb #9685f764
 def benchmark_fits(table: pd.DataFrame, n_items: int = 500, horizon: int = 28, jobs=(1, -1), repeats: int = 1,
@@ -289,7 +292,7 @@ def benchmark_fits(table: pd.DataFrame, n_items: int = 500, horizon: int = 28, j
     The settings alternate within each repeat, so machine noise hits them alike. Every run keeps the
     linear algebra to one thread per process (joblib does this in its workers; `threadpoolctl` here), so
     the comparison is processes against one process, not thread pools fighting each other."""
-    top = table[table.sum().nlargest(min(n_items, table.shape[1])).index]
+    top = table[top_items(table, n_items)]
     times = {n: [] for n in jobs}
     workers = {}
     for _ in tqdm(range(repeats), desc="repeats", disable=not progress):

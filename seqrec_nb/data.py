@@ -465,14 +465,20 @@ class NextItemBatches(keras.utils.PyDataset):
     The order of epoch `e` and the negatives of its batch `i` depend only on `(seed, e, i)`, so a run
     resumed at epoch `e` (see `set_epoch`) sees exactly the batches an uninterrupted run would.
     `drop_remainder=True` leaves out the last, smaller batch (data-parallel training wants equal ones).
+    `bucket_by_length=True` groups sequences of similar length into each batch (which batch, and the
+    batches' order, still shuffled per epoch) and cuts the batch to its longest sequence, rounded up to
+    a multiple of `width_multiple` (so a compiling backend sees few shapes): the same training pairs
+    with far less padding when most sequences are much shorter than `maxlen`.
     """
     def __init__(self, sequences, n_items: int, maxlen: int = 50, batch_size: int = 128,
                  negatives: str | None = None, n_negatives: int = 1, shuffle: bool = True,
-                 seed: int = 0, drop_remainder: bool = False, **kwargs):
+                 seed: int = 0, drop_remainder: bool = False, bucket_by_length: bool = False,
+                 width_multiple: int = 8, **kwargs):
         super().__init__(**kwargs)
         if negatives not in (None, "uniform", "popularity"):
             raise ValueError(f"negatives={negatives!r}: use None, 'uniform' or 'popularity'")
         if batch_size < 1: raise ValueError(f"batch_size={batch_size}: must be at least 1")
+        if width_multiple < 1: raise ValueError(f"width_multiple={width_multiple}: must be at least 1")
         seqs = [np.asarray(s) for s in sequences if len(s) >= 2]
         if not seqs: raise ValueError("no sequence has two or more items: nothing to predict")
         flat = np.concatenate(seqs)
@@ -484,6 +490,8 @@ class NextItemBatches(keras.utils.PyDataset):
         self.n_items, self.batch_size, self.shuffle, self.seed = n_items, batch_size, shuffle, seed
         self.drop_remainder = drop_remainder     # data-parallel training on JAX needs equal batches
         self.negatives, self.n_negatives = negatives, n_negatives
+        self.bucket_by_length, self.width_multiple = bucket_by_length, width_multiple
+        self.lengths = (self.inputs != 0).sum(axis=1)
         counts = np.bincount(flat, minlength=n_items + 1)[1:].astype("float64")
         self.popularity = counts / counts.sum()
         self.set_epoch(0)
@@ -491,11 +499,17 @@ class NextItemBatches(keras.utils.PyDataset):
     def set_epoch(self, epoch: int):
         "Make the batches those of `epoch` (its shuffle order, its negatives)."
         self.epoch = epoch
-        n = len(self.inputs)
-        self.order = np.random.default_rng([self.seed, epoch]).permutation(n) if self.shuffle else np.arange(n)
+        n, rng = len(self.inputs), np.random.default_rng([self.seed, epoch])
+        if self.bucket_by_length:       # by length, ties in random order: neighbours make a batch
+            self.order = np.lexsort((rng.random(n) if self.shuffle else np.arange(n), self.lengths))
+        else: self.order = rng.permutation(n) if self.shuffle else np.arange(n)
+        full = n // self.batch_size
+        # which chunk of `order` is batch i: shuffled among the full chunks, the short one (if any) last
+        self.chunks = np.concatenate([rng.permutation(full) if self.shuffle and self.bucket_by_length
+                                      else np.arange(full), np.arange(full, -(-n // self.batch_size))])
 
     def __len__(self):
-        n = len(self.order) // self.batch_size if self.drop_remainder else -(-len(self.order) // self.batch_size)
+        n = len(self.order) // self.batch_size if self.drop_remainder else len(self.chunks)
         if n == 0: raise ValueError(f"drop_remainder with batch_size={self.batch_size} > {len(self.order)} sequences leaves no batch")
         return n
 
@@ -517,8 +531,13 @@ class NextItemBatches(keras.utils.PyDataset):
 
     def __getitem__(self, i):
         if not 0 <= i < len(self): raise IndexError(f"batch {i} out of range 0..{len(self) - 1}")
-        rows = self.order[i * self.batch_size:(i + 1) * self.batch_size]
+        c = self.chunks[i]
+        rows = self.order[c * self.batch_size:(c + 1) * self.batch_size]
         x, y = self.inputs[rows], self.targets[rows]
+        if self.bucket_by_length:
+            m = self.width_multiple
+            width = min(x.shape[1], -(-int(self.lengths[rows].max()) // m) * m)
+            x, y = x[:, -width:], y[:, -width:]
         if self.negatives is None: return x, y
         rng = np.random.default_rng([self.seed, self.epoch, i])
         return {"history": x, "negatives": self._sample(y, rng)}, y

@@ -26,8 +26,8 @@ from tqdm.auto import tqdm
 __all__ = ['COLUMNS', 'ONLINE_RETAIL_URL', 'ONLINE_RETAIL_SHA256', 'ONLINE_RETAIL_SHAPE', 'SASREC_GAMES_URL',
            'SASREC_GAMES_SHA256', 'to_interactions', 'DataUnavailable', 'data_dir', 'cache_dir', 'sha256_file',
            'download', 'find_local', 'clean_online_retail', 'load_online_retail', 'load_sasrec_txt', 'load_movielens',
-           'log_stats', 'ItemIndex', 'Split', 'leave_one_out', 'temporal_split', 'pad_sequences', 'NextItemBatches',
-           'synthetic_log']
+           'log_stats', 'ItemIndex', 'Split', 'leave_one_out', 'temporal_split', 'pad_sequences', 'bucket_width',
+           'NextItemBatches', 'synthetic_log']
 
 # %% ../nbs/00_data.ipynb #75070d72
 COLUMNS = ("user_id", "item_id", "timestamp")
@@ -456,6 +456,14 @@ def pad_sequences(seqs, maxlen: int, dtype="int32") -> np.ndarray:
     return out
 
 # %% ../nbs/00_data.ipynb #23433983
+def bucket_width(n: int) -> int:
+    """The padded width for a batch whose longest sequence has `n` items: the smallest of
+    1, 2, ..., 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, ... that is at least `n` (four widths per
+    doubling, so at most 25% padding and few distinct shapes)."""
+    if n < 1: raise ValueError(f"n={n}: a batch holds at least one item")
+    step = 1 << max(0, n.bit_length() - 3)
+    return -(-n // step) * step
+
 class NextItemBatches(keras.utils.PyDataset):
     """Padded next-item training batches from dense-id sequences, for `keras.Model.fit` on any backend.
 
@@ -466,19 +474,17 @@ class NextItemBatches(keras.utils.PyDataset):
     resumed at epoch `e` (see `set_epoch`) sees exactly the batches an uninterrupted run would.
     `drop_remainder=True` leaves out the last, smaller batch (data-parallel training wants equal ones).
     `bucket_by_length=True` groups sequences of similar length into each batch (which batch, and the
-    batches' order, still shuffled per epoch) and cuts the batch to its longest sequence, rounded up to
-    a multiple of `width_multiple` (so a compiling backend sees few shapes): the same training pairs
-    with far less padding when most sequences are much shorter than `maxlen`.
+    batches' order, still shuffled per epoch) and cuts the batch to its longest sequence, rounded up by
+    `bucket_width` (so a compiling backend sees few shapes): the same training pairs with far less
+    padding when most sequences are much shorter than `maxlen`.
     """
     def __init__(self, sequences, n_items: int, maxlen: int = 50, batch_size: int = 128,
                  negatives: str | None = None, n_negatives: int = 1, shuffle: bool = True,
-                 seed: int = 0, drop_remainder: bool = False, bucket_by_length: bool = False,
-                 width_multiple: int = 8, **kwargs):
+                 seed: int = 0, drop_remainder: bool = False, bucket_by_length: bool = False, **kwargs):
         super().__init__(**kwargs)
         if negatives not in (None, "uniform", "popularity"):
             raise ValueError(f"negatives={negatives!r}: use None, 'uniform' or 'popularity'")
         if batch_size < 1: raise ValueError(f"batch_size={batch_size}: must be at least 1")
-        if width_multiple < 1: raise ValueError(f"width_multiple={width_multiple}: must be at least 1")
         seqs = [np.asarray(s) for s in sequences if len(s) >= 2]
         if not seqs: raise ValueError("no sequence has two or more items: nothing to predict")
         flat = np.concatenate(seqs)
@@ -490,7 +496,7 @@ class NextItemBatches(keras.utils.PyDataset):
         self.n_items, self.batch_size, self.shuffle, self.seed = n_items, batch_size, shuffle, seed
         self.drop_remainder = drop_remainder     # data-parallel training on JAX needs equal batches
         self.negatives, self.n_negatives = negatives, n_negatives
-        self.bucket_by_length, self.width_multiple = bucket_by_length, width_multiple
+        self.bucket_by_length = bucket_by_length
         self.lengths = (self.inputs != 0).sum(axis=1)
         counts = np.bincount(flat, minlength=n_items + 1)[1:].astype("float64")
         self.popularity = counts / counts.sum()
@@ -504,9 +510,14 @@ class NextItemBatches(keras.utils.PyDataset):
             self.order = np.lexsort((rng.random(n) if self.shuffle else np.arange(n), self.lengths))
         else: self.order = rng.permutation(n) if self.shuffle else np.arange(n)
         full = n // self.batch_size
-        # which chunk of `order` is batch i: shuffled among the full chunks, the short one (if any) last
-        self.chunks = np.concatenate([rng.permutation(full) if self.shuffle and self.bucket_by_length
-                                      else np.arange(full), np.arange(full, -(-n // self.batch_size))])
+        # which chunk of `order` is batch i: the full chunks first, the short one (if any) last
+        chunks = np.arange(full)
+        if self.bucket_by_length and full > 2:
+            # Keras' TensorFlow adapter fixes the batch shape from the first two batches: lead with the
+            # narrowest and the widest chunk so that the time axis stays variable; shuffle the rest
+            middle = rng.permutation(chunks[1:-1]) if self.shuffle else chunks[1:-1]
+            chunks = np.concatenate([[0, full - 1], middle])
+        self.chunks = np.concatenate([chunks, np.arange(full, -(-n // self.batch_size))])
 
     def __len__(self):
         n = len(self.order) // self.batch_size if self.drop_remainder else len(self.chunks)
@@ -535,8 +546,7 @@ class NextItemBatches(keras.utils.PyDataset):
         rows = self.order[c * self.batch_size:(c + 1) * self.batch_size]
         x, y = self.inputs[rows], self.targets[rows]
         if self.bucket_by_length:
-            m = self.width_multiple
-            width = min(x.shape[1], -(-int(self.lengths[rows].max()) // m) * m)
+            width = min(x.shape[1], bucket_width(int(self.lengths[rows].max())))
             x, y = x[:, -width:], y[:, -width:]
         if self.negatives is None: return x, y
         rng = np.random.default_rng([self.seed, self.epoch, i])

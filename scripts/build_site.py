@@ -79,8 +79,9 @@ def execute_copy(src: Path, dest: Path = EXECUTED, flags: str = "", timeout: flo
     dest.mkdir(parents=True, exist_ok=True)
     copy = dest / src.name
     shutil.copyfile(src, copy)
+    # full-size cells train for many minutes: no per-cell limit then (nbdev's default is 600 s)
     cmd = [str(Path(sys.executable).parent / "nbdev-test"), str(copy), "--save", "--flags", flags,
-           "--cell-timing-min", str(cell_timing_min)]
+           "--cell-timing-min", str(cell_timing_min)] + (["--cell-timeout", "0"] if "full" in flags.split() else [])
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=_run_env())
     if res.returncode == 0 and "Success." in res.stdout:
         nb = json.loads(copy.read_text())

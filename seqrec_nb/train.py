@@ -363,12 +363,19 @@ def multi_worker_fit(net: keras.Model, batches, epochs: int = 1, strategy=None) 
 
 # %% ../nbs/02_train.ipynb #9d758161
 def seed_everything(seed: int = 0, deterministic: bool = True):
-    "Seed Python, NumPy and the Keras backend; with `deterministic`, ask the backend for deterministic kernels."
+    "Seed Python, NumPy and the Keras backend; `deterministic` turns the backend's deterministic kernels on (or off)."
     os.environ["PYTHONHASHSEED"] = str(seed)     # for child processes; this one's hash seed is fixed at start
     random.seed(seed)
     np.random.seed(seed)
     keras.utils.set_random_seed(seed)
-    if not deterministic: return
+    if not deterministic:                 # undo an earlier call's request (on TensorFlow it rules out XLA)
+        if keras.backend.backend() == "tensorflow":
+            from tensorflow.python.framework import config as tf_config
+            tf_config.disable_op_determinism()
+        elif keras.backend.backend() == "torch":
+            import torch
+            torch.use_deterministic_algorithms(False)
+        return
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
         tf.config.experimental.enable_op_determinism()

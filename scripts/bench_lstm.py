@@ -1,0 +1,171 @@
+"""Benchmark one training epoch of `LSTMRec` on the Games log: full versus sampled softmax, with and without
+XLA (`jit_compile`), against the epoch's FLOP count and this machine's measured matrix-multiply rate.
+
+    python scripts/bench_lstm.py                     # the whole table (about 12 minutes on 2 CPU cores)
+    python scripts/bench_lstm.py --batches 20        # a quick smoke run on the first 20 batches
+
+Each configuration runs in its own process (so its peak memory is its own) for two epochs: the first
+includes tracing and compilation, the second is the steady state the table reports. FLOPs count the
+matrix products the implementation performs, padded positions included: the output layer
+(`6 P d (N+1)` for the full softmax: forward, and the two backward products; `6 P d (K+1)` for K
+sampled candidates) and the LSTM (`48 d^2` per position: the input and recurrent products, forward and
+backward). The bound is FLOPs / rate, with the rate measured here, in this process's backend, on the
+output layer's own shapes and on a square product. The check the chapter states: a full-softmax epoch
+takes at most 1.5x its bound.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+HYPER = dict(dim=64, maxlen=50, batch_size=128, n_negatives=100, learning_rate=5e-3, dropout=0.2)
+# (loss, jit_compile, dim): the chapter's model (dim 64) four ways, and the full softmax at dim 128, where the
+# output layer's products weigh more against the softmax's memory-bound passes over the logits
+CONFIGS = [("softmax", False, 64), ("softmax", True, 64), ("sampled_softmax", False, 64), ("sampled_softmax", True, 64),
+           ("softmax", False, 128), ("softmax", True, 128)]
+
+
+def _rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _batches_limited(batches, n):
+    "The first `n` batches of `batches` only (a quick run); `None` keeps all."
+    if n is None: return batches
+    import keras
+
+    class First(keras.utils.PyDataset):
+        def __init__(self): super().__init__()
+        def __len__(self): return min(n, len(batches))
+        def __getitem__(self, i): return batches[i]
+        def on_epoch_end(self): batches.on_epoch_end()
+    return First()
+
+
+def matmul_rates(shapes, repeats: int = 7) -> dict:
+    "Median float32 GFLOP/s of `keras.ops.matmul` for each `(m, k, n)` in `shapes`, on the current backend."
+    import keras
+    import numpy as np
+    out = {}
+    for m, k, n in shapes:
+        a = keras.ops.convert_to_tensor(np.random.default_rng(0).normal(size=(m, k)).astype("float32"))
+        b = keras.ops.convert_to_tensor(np.random.default_rng(1).normal(size=(k, n)).astype("float32"))
+        keras.ops.convert_to_numpy(keras.ops.matmul(a, b)[0, 0])          # warm-up
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            c = keras.ops.matmul(a, b)
+            keras.ops.convert_to_numpy(c[0, 0])        # wait for the result (asynchronous backends)
+            times.append(time.perf_counter() - t0)
+        out[(m, k, n)] = 2 * m * k * n / np.median(times) / 1e9
+    return out
+
+
+def epoch_flops(batches, n_items: int, loss: str, dim: int, n_negatives: int, n_batches: int | None = None) -> dict:
+    "Matrix-product FLOPs of one training epoch over `batches` (or its first `n_batches`), padded positions included."
+    negatives, batches.negatives = batches.negatives, None          # the shapes only: skip drawing negatives
+    n = len(batches) if n_batches is None else min(n_batches, len(batches))
+    try: positions = sum(batches[i][1].size for i in range(n))
+    finally: batches.negatives = negatives
+    candidates = n_items + 1 if loss == "softmax" else n_negatives + 1
+    return {"positions": positions, "output": 6 * positions * dim * candidates, "lstm": 48 * positions * dim * dim}
+
+
+def run_one(loss: str, jit: bool, n_batches: int | None, dim: int = HYPER["dim"]) -> dict:
+    "Train one configuration for two epochs in this process; its measurements."
+    import keras
+    import numpy as np
+    from seqrec_nb.data import leave_one_out, load_sasrec_txt
+    from seqrec_nb.lstm import LSTMRec
+    from seqrec_nb.train import seed_everything
+
+    seed_everything(0, deterministic=False)        # TensorFlow refuses XLA under op determinism
+    split = leave_one_out(load_sasrec_txt())
+    hyper = HYPER | {"dim": dim}
+    rec = LSTMRec(loss=loss, jit_compile=jit, **hyper)
+    batches = rec.batches(split)
+    flops = epoch_flops(batches, split.n_items, loss, dim, HYPER["n_negatives"], n_batches)
+    net = rec.build_net(split.n_items)
+    net.set_sampler(batches.popularity)
+    rss_before = _rss_mib()
+    timer = {}
+
+    class Timer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None): timer[epoch] = time.perf_counter()
+        def on_epoch_end(self, epoch, logs=None): timer[epoch] = time.perf_counter() - timer[epoch]
+    data = _batches_limited(batches, n_batches)
+    hist = net.fit(data, epochs=2, verbose=0, shuffle=False, callbacks=[Timer()])
+    n_seq = sum(data[i][1].shape[0] for i in range(len(data)))
+    rate_shapes = [(2048, dim, split.n_items + 1), (2048, split.n_items + 1, dim), (dim, 2048, split.n_items + 1),
+                   (2048, 2048, 2048)]
+    rates = matmul_rates(rate_shapes)
+    return {"loss": loss, "dim": dim, "jit_compile": jit, "jit_used": bool(net.jit_compile), "backend": keras.backend.backend(),
+            "first_epoch_s": timer[0], "epoch_s": timer[1], "sequences": n_seq, "final_loss": hist.history["loss"][-1],
+            "peak_rss_mib": _rss_mib(), "rss_before_training_mib": rss_before,
+            "flops": flops, "rates_gflops": {str(k): v for k, v in rates.items()}}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--batches", type=int, default=None, help="train on the first N batches only (a smoke run)")
+    p.add_argument("--one", nargs=3, metavar=("LOSS", "JIT", "DIM"), help=argparse.SUPPRESS)
+    p.add_argument("--json", help="also write the results to this file")
+    args = p.parse_args(argv)
+    if args.one:
+        print("RESULT " + json.dumps(run_one(args.one[0], args.one[1] == "1", args.batches, int(args.one[2]))))
+        return 0
+    rows = []
+    for loss, jit, dim in CONFIGS:
+        cmd = [sys.executable, __file__, "--one", loss, "1" if jit else "0", str(dim)] + (["--batches", str(args.batches)] if args.batches else [])
+        res = subprocess.run(cmd, capture_output=True, text=True, env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"})
+        line = [ln for ln in res.stdout.splitlines() if ln.startswith("RESULT ")]
+        if res.returncode != 0 or not line:
+            print(f"{loss} jit={jit} failed:\n{res.stderr[-3000:]}", file=sys.stderr)
+            return 1
+        rows.append(json.loads(line[0][7:]))
+        r = rows[-1]
+        print(f"  done: {loss:16s} jit={jit!s:5s} dim={dim} epoch {r['epoch_s']:.1f} s", file=sys.stderr, flush=True)
+
+    print(f"LSTMRec, one epoch on Games ({rows[0]['sequences']:,} training sequences), backend {rows[0]['backend']}, "
+          f"hyper-parameters {HYPER} (dim as in the table); steady-state epoch (the second)\n")
+    head = (f"{'loss':16s} {'dim':>4s} {'jit':>5s} {'epoch s':>8s} {'1st ep s':>8s} {'seq/s':>7s} {'peak MiB':>9s} {'+MiB':>6s} "
+            f"{'GFLOP':>8s} {'bound s':>8s} {'ratio':>6s} {'bound* s':>8s} {'ratio*':>6s}")
+    print(head); print("-" * len(head))
+    for r in rows:
+        rates = r["rates_gflops"]
+        shaped = sorted(v for k, v in rates.items() if "2048, 2048, 2048" not in k)
+        shaped_rate = sum(shaped) / len(shaped)          # mean over the three output-layer products
+        square_rate = rates["(2048, 2048, 2048)"]
+        total = r["flops"]["output"] + r["flops"]["lstm"]
+        bound, bound_sq = total / 1e9 / shaped_rate, total / 1e9 / square_rate
+        r |= {"bound_s": bound, "ratio": r["epoch_s"] / bound, "bound_square_s": bound_sq, "ratio_square": r["epoch_s"] / bound_sq}
+        print(f"{r['loss']:16s} {r['dim']:4d} {('yes' if r['jit_used'] else 'no'):>5s} {r['epoch_s']:8.1f} {r['first_epoch_s']:8.1f} "
+              f"{r['sequences'] / r['epoch_s']:7.0f} {r['peak_rss_mib']:9.0f} {r['peak_rss_mib'] - r['rss_before_training_mib']:6.0f} "
+              f"{total / 1e9:8.0f} {bound:8.1f} "
+              f"{r['ratio']:6.2f} {bound_sq:8.1f} {r['ratio_square']:6.2f}")
+    r0 = rows[0]
+    print("\nmatmul rates measured (GFLOP/s, float32, keras.ops.matmul):",
+          ", ".join(f"{k}: {v:.0f}" for k, v in r0["rates_gflops"].items()))
+    print("peak MiB: the process's peak resident memory; +MiB: its growth during training (this machine has no GPU)")
+    print("bound = FLOPs / mean rate of the output layer's three product shapes; bound* = FLOPs / square-matmul rate")
+    print(f"padded positions per epoch: {r0['flops']['positions']:,.0f}; output-layer share of the full-softmax FLOPs: "
+          f"{r0['flops']['output'] / (r0['flops']['output'] + r0['flops']['lstm']):.1%}")
+    print("matmul rates at dim 128:", ", ".join(f"{k}: {v:.0f}" for k, v in rows[-1]["rates_gflops"].items()))
+    for dim in sorted({r["dim"] for r in rows}, reverse=True):
+        full = [r for r in rows if r["loss"] == "softmax" and r["dim"] == dim]
+        best = min(full, key=lambda r: r["ratio"])
+        verdict = "meets" if best["ratio"] <= 1.5 else "misses"
+        print(f"full softmax at dim {dim}, best configuration (jit={best['jit_used']}): {best['epoch_s']:.1f} s = "
+              f"{best['ratio']:.2f}x its FLOP bound: {verdict} the 1.5x target")
+    if args.json:
+        with open(args.json, "w") as f: json.dump(rows, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

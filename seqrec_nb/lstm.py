@@ -17,7 +17,7 @@ from keras import ops
 
 from .data import ItemIndex, NextItemBatches, Split, pad_sequences
 from .evaluate import Recommender
-from .train import ValidationMetric, fit, load_model, save_model
+from .train import ValidationMetric, choose_jit_compile, describe_devices, fit, load_model, save_model
 
 # %% auto #0
 __all__ = ['LOSSES', 'value_and_grad', 'lstm_step', 'gru_step', 'LSTMCell', 'GRUCell', 'run_cell', 'LSTMNet', 'LSTMRec']
@@ -278,7 +278,8 @@ class LSTMRec(Recommender):
         learning_rate, batch_size, epochs, patience: Adam's step size, sequences per batch, the epoch cap,
             and epochs without improvement before stopping.
         validation_protocol: `'full'` or `'sampled'` ranking for the validation metric.
-        jit_compile: passed to `compile` (`True` also turns cuDNN off, which XLA cannot compile).
+        jit_compile: XLA compilation; `'auto'` decides with `seqrec_nb.train.choose_jit_compile` (on
+            accelerators with TensorFlow, always with JAX, never with PyTorch).
         seed: the batch order, negatives and dropout.
 
     Example: `LSTMRec(loss="sampled_softmax").fit(split).recommend(["A", "B"], k=10)`.
@@ -302,10 +303,12 @@ class LSTMRec(Recommender):
 
     def build_net(self, n_items: int) -> LSTMNet:
         "A compiled, untrained `LSTMNet` for `n_items` items with these settings."
-        net = LSTMNet(n_items, self.dim, self.cell, self.dropout, self.tie_weights, self.loss,
-                      use_cudnn=False if self.jit_compile is True else "auto")
+        # Histories are left-padded, which TensorFlow's cuDNN kernels reject inside a compiled step (they
+        # need right padding): use Keras' own loop everywhere, which also lets XLA compile it.
+        net = LSTMNet(n_items, self.dim, self.cell, self.dropout, self.tie_weights, self.loss, use_cudnn=False)
         net.build()
-        net.compile(keras.optimizers.Adam(self.learning_rate), jit_compile=self.jit_compile)
+        jit = choose_jit_compile(describe_devices()) if self.jit_compile == "auto" else self.jit_compile
+        net.compile(keras.optimizers.Adam(self.learning_rate), jit_compile=jit)
         return net
 
     def batches(self, split: Split) -> NextItemBatches:

@@ -171,6 +171,8 @@ def test_lstmrec_learns_and_round_trips(syn, loss, tmp_path):
     if loss != "bce":             # one negative learns too slowly for a four-epoch test
         assert evaluate(rec, syn)["NDCG@10"] > evaluate(Popularity().fit(syn), syn)["NDCG@10"]
     history = list(syn.index.decode([3, 17, 5]))           # raw ids, a history the log never held
+    assert not any(len(q) >= 3 and (np.lib.stride_tricks.sliding_window_view(q, 3) == [3, 17, 5]).all(1).any()
+                   for q in syn.sequences.values())
     again = LSTMRec.load(rec.save(tmp_path / "model"))
     assert list(again.recommend(history, k=5)) == list(rec.recommend(history, k=5))
     np.testing.assert_allclose(again.score([[3, 17, 5]])[:, 1:], rec.score([[3, 17, 5]])[:, 1:], atol=1e-5)
@@ -195,3 +197,15 @@ def test_jit_compiled_training_with_variable_widths(syn):
     assert rec.net.jit_compile is True and np.isfinite(rec.history["loss"]).all()
     widths = {rec.batches(syn)[i][0].shape[1] for i in range(len(rec.batches(syn)))}
     assert len(widths) > 1 and widths <= {bucket_width(n) for n in range(1, 16)} | {15}
+
+
+def test_gru_tied_uniform_round_trips(syn, tmp_path):
+    """The other constructor options: a GRU, tied weights, uniform negatives; saved and reloaded alike."""
+    seed_everything(0, deterministic=False)
+    rec = LSTMRec(cell="gru", tie_weights=True, negatives="uniform", dim=8, maxlen=15, n_negatives=5, epochs=1,
+                  batch_size=32).fit(syn, verbose=0)
+    assert rec.net.tie_weights and rec.net.cell_kind == "gru"
+    np.testing.assert_allclose(np_(rec.net.log_q)[1:], np.log(1 / syn.n_items), rtol=1e-5)     # uniform sampler
+    again = LSTMRec.load(rec.save(tmp_path / "gru"))
+    assert again.net.tie_weights and again.net.get_config() == rec.net.get_config()
+    np.testing.assert_allclose(again.score([[1, 2, 3]])[:, 1:], rec.score([[1, 2, 3]])[:, 1:], atol=1e-5)

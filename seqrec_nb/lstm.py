@@ -180,12 +180,14 @@ class LSTMNet(keras.Model):
         loss: `'softmax'` (cross-entropy over all items), `'bce'` (target against sampled negatives,
             SASRec's loss) or `'sampled_softmax'` (cross-entropy over the target and sampled negatives,
             log-Q corrected with the sampler set by `set_sampler`).
-        use_cudnn: passed to the Keras recurrent layer (`False` allows XLA compilation on TensorFlow).
+        use_cudnn: passed to the Keras recurrent layer. Off by default: our histories are left-padded, which
+            TensorFlow's cuDNN kernels reject inside a compiled step (they need right padding); Keras' own
+            loop also lets XLA compile the model.
 
     `call(history)` returns hidden states `(batch, time, dim)`; `logits(h)` scores all `n_items + 1` ids.
     """
     def __init__(self, n_items: int, dim: int = 64, cell: str = "lstm", dropout: float = 0.2,
-                 tie_weights: bool = False, loss: str = "softmax", use_cudnn="auto", **kwargs):
+                 tie_weights: bool = False, loss: str = "softmax", use_cudnn=False, **kwargs):
         super().__init__(**kwargs)
         if cell not in ("lstm", "gru"): raise ValueError(f"cell={cell!r}: use 'lstm' or 'gru'")
         if loss not in LOSSES: raise ValueError(f"loss={loss!r}: use one of {LOSSES}")
@@ -303,9 +305,7 @@ class LSTMRec(Recommender):
 
     def build_net(self, n_items: int) -> LSTMNet:
         "A compiled, untrained `LSTMNet` for `n_items` items with these settings."
-        # Histories are left-padded, which TensorFlow's cuDNN kernels reject inside a compiled step (they
-        # need right padding): use Keras' own loop everywhere, which also lets XLA compile it.
-        net = LSTMNet(n_items, self.dim, self.cell, self.dropout, self.tie_weights, self.loss, use_cudnn=False)
+        net = LSTMNet(n_items, self.dim, self.cell, self.dropout, self.tie_weights, self.loss)
         net.build()
         jit = choose_jit_compile(describe_devices()) if self.jit_compile == "auto" else self.jit_compile
         net.compile(keras.optimizers.Adam(self.learning_rate), jit_compile=jit)

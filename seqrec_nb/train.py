@@ -368,20 +368,13 @@ def seed_everything(seed: int = 0, deterministic: bool = True):
     random.seed(seed)
     np.random.seed(seed)
     keras.utils.set_random_seed(seed)
-    if not deterministic:                 # undo an earlier call's request (on TensorFlow it rules out XLA)
-        if keras.backend.backend() == "tensorflow":
-            from tensorflow.python.framework import config as tf_config
-            tf_config.disable_op_determinism()
-        elif keras.backend.backend() == "torch":
-            import torch
-            torch.use_deterministic_algorithms(False)
-        return
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-        tf.config.experimental.enable_op_determinism()
-    elif keras.backend.backend() == "torch":
+    backend = keras.backend.backend()
+    if backend == "tensorflow":           # `deterministic=False` undoes an earlier call (determinism rules out XLA)
+        from tensorflow.python.framework import config as tf_config
+        (tf_config.enable_op_determinism if deterministic else tf_config.disable_op_determinism)()
+    elif backend == "torch":
         import torch
-        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.use_deterministic_algorithms(deterministic, warn_only=True)
 
 # %% ../nbs/02_train.ipynb #155b2f2e
 class ValidationMetric(keras.callbacks.Callback):

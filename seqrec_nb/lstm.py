@@ -7,20 +7,14 @@ Docs: https://seqrec.github.io/seqrec_nb/lstm.html.md"""
 # %% ../nbs/20_lstm.ipynb #c5831e64
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import keras
 import numpy as np
-import pandas as pd
 from keras import ops
 
-from .data import ItemIndex, NextItemBatches, Split, pad_sequences
-from .evaluate import Recommender
-from .train import ValidationMetric, choose_jit_compile, describe_devices, fit, load_model, save_model
+from .layers import LOSSES, NetRecommender, NextItemNet, check_settings
 
 # %% auto #0
-__all__ = ['LOSSES', 'value_and_grad', 'lstm_step', 'gru_step', 'LSTMCell', 'GRUCell', 'run_cell', 'LSTMNet', 'LSTMRec']
+__all__ = ['value_and_grad', 'lstm_step', 'gru_step', 'LSTMCell', 'GRUCell', 'run_cell', 'LSTMNet', 'LSTMRec']
 
 # %% ../nbs/20_lstm.ipynb #346e37db
 def _check_scalar(y):
@@ -165,11 +159,11 @@ def run_cell(cell, x, mask=None, initial_state=None):
     return ops.stack(outputs, axis=1), states
 
 # %% ../nbs/20_lstm.ipynb #abd389fe
-LOSSES = ("softmax", "bce", "sampled_softmax")
-
 @keras.saving.register_keras_serializable("seqrec_nb")
-class LSTMNet(keras.Model):
+class LSTMNet(NextItemNet):
     """Item embedding -> LSTM or GRU -> a score for every item, trained on every position with one of three losses.
+
+    The output layer and the losses are `seqrec_nb.layers.NextItemNet`'s.
 
     Args:
         n_items: number of items (dense ids `1..n_items`; 0 is padding).
@@ -188,31 +182,18 @@ class LSTMNet(keras.Model):
     """
     def __init__(self, n_items: int, dim: int = 64, cell: str = "lstm", dropout: float = 0.2,
                  tie_weights: bool = False, loss: str = "softmax", use_cudnn=False, **kwargs):
-        super().__init__(**kwargs)
         if cell not in ("lstm", "gru"): raise ValueError(f"cell={cell!r}: use 'lstm' or 'gru'")
-        if loss not in LOSSES: raise ValueError(f"loss={loss!r}: use one of {LOSSES}")
         if not 0 <= dropout < 1: raise ValueError(f"dropout={dropout}: must be in [0, 1)")
-        if n_items < 1 or dim < 1: raise ValueError(f"n_items={n_items}, dim={dim}: both must be at least 1")
-        self.n_items, self.dim, self.cell_kind, self.dropout_rate = n_items, dim, cell, dropout
-        self.tie_weights, self.loss_kind, self.use_cudnn = tie_weights, loss, use_cudnn
-        self.embedding = keras.layers.Embedding(n_items + 1, dim, mask_zero=True, name="item_embedding")
+        kwargs.pop("output_bias", None)            # always on for the LSTM
+        super().__init__(n_items, dim, loss, tie_weights, output_bias=True, **kwargs)
+        self.cell_kind, self.dropout_rate, self.use_cudnn = cell, dropout, use_cudnn
         rnn = keras.layers.LSTM if cell == "lstm" else keras.layers.GRU
         self.rnn = rnn(dim, return_sequences=True, use_cudnn=use_cudnn, name=cell)
         self.drop_in, self.drop_out = keras.layers.Dropout(dropout, seed=1), keras.layers.Dropout(dropout, seed=2)
-        self.output_embedding = None if tie_weights else keras.layers.Embedding(n_items + 1, dim, name="output_embedding")
-        self.output_bias = self.add_weight((n_items + 1,), initializer="zeros", name="output_bias")
-        # log-probability of each item under the negative sampler, for the log-Q correction
-        self.log_q = self.add_weight((n_items + 1,), initializer="zeros", trainable=False, name="log_q")
 
     def build(self, input_shape=None):
-        self.embedding.build((None,))
-        if self.output_embedding is not None: self.output_embedding.build((None,))
+        super().build(input_shape)
         self.rnn.build((None, None, self.dim))
-        self.built = True
-
-    def item_vectors(self):
-        "The output item vectors `(n_items + 1, dim)`: the input embedding itself when weights are tied."
-        return (self.embedding if self.tie_weights else self.output_embedding).embeddings
 
     def call(self, inputs, training=False):
         history = inputs["history"] if isinstance(inputs, dict) else inputs
@@ -220,54 +201,14 @@ class LSTMNet(keras.Model):
         h = self.rnn(e, mask=ops.not_equal(history, 0), training=training)
         return self.drop_out(h, training=training)
 
-    def logits(self, h):
-        "Scores over all item ids for hidden states `h` `(..., dim)`; padding (id 0) gets -1e4, never a candidate."
-        bias = self.output_bias + ops.one_hot(0, self.n_items + 1, dtype=self.output_bias.dtype) * -1e4
-        flat = ops.reshape(h, (-1, self.dim))          # one 2-D product: cheaper to differentiate than a batched one
-        out = ops.matmul(flat, ops.transpose(self.item_vectors())) + bias
-        return ops.reshape(out, (*ops.shape(h)[:-1], self.n_items + 1))
-
-    def set_sampler(self, q):
-        "The negative sampler's probabilities `q` over items `1..n_items`, for the log-Q correction."
-        q = np.asarray(q, dtype="float64")
-        if q.shape != (self.n_items,) or (q < 0).any() or not np.isclose(q.sum(), 1):
-            raise ValueError(f"q must be {self.n_items} probabilities summing to 1; got shape {q.shape}, sum {q.sum():.4g}")
-        self.log_q.assign(np.log(np.concatenate([[1.0], np.maximum(q, 1e-30)])).astype("float32"))
-
-    def candidate_logits(self, h, ids):
-        "Scores `(batch, time, m)` of only the items `ids` `(batch, time, m)`."
-        w = ops.take(self.item_vectors(), ids, axis=0)                   # (batch, time, m, dim)
-        return ops.einsum("btd,btmd->btm", h, w) + ops.take(self.output_bias, ids, axis=0)
-
-    def position_losses(self, h, y, negatives=None):
-        "The loss at every position `(batch, time)` (padding included; `compute_loss` masks it)."
-        if self.loss_kind == "softmax":
-            return keras.losses.sparse_categorical_crossentropy(y, self.logits(h), from_logits=True)
-        if negatives is None:
-            raise ValueError(f"loss={self.loss_kind!r} needs negatives: use NextItemBatches(negatives='popularity' or 'uniform')")
-        ids = ops.concatenate([ops.expand_dims(y, -1), ops.cast(negatives, y.dtype)], axis=-1)
-        s = self.candidate_logits(h, ids)                                 # column 0: the target
-        if self.loss_kind == "bce":
-            return -ops.log_sigmoid(s[..., 0]) - ops.sum(ops.log_sigmoid(-s[..., 1:]), axis=-1)
-        k = ops.cast(ops.shape(negatives)[-1], s.dtype)
-        log_q = ops.take(self.log_q, ids, axis=0)
-        log_not_target = ops.log(ops.maximum(1.0 - ops.exp(log_q[..., :1]), 1e-6))
-        s = ops.concatenate([s[..., :1], s[..., 1:] - (ops.log(k) + log_q[..., 1:] - log_not_target)], axis=-1)
-        return keras.losses.sparse_categorical_crossentropy(ops.zeros_like(y), s, from_logits=True)
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        negatives = x.get("negatives") if isinstance(x, dict) else None
-        per_position = self.position_losses(y_pred, y, negatives)
-        valid = ops.cast(ops.not_equal(y, 0), per_position.dtype)
-        return ops.sum(per_position * valid) / ops.maximum(ops.sum(valid), 1.0)
-
     def get_config(self):
-        return {"n_items": self.n_items, "dim": self.dim, "cell": self.cell_kind, "dropout": self.dropout_rate,
-                "tie_weights": self.tie_weights, "loss": self.loss_kind, "use_cudnn": self.use_cudnn, "name": self.name}
+        return super().get_config() | {"cell": self.cell_kind, "dropout": self.dropout_rate, "use_cudnn": self.use_cudnn}
 
 # %% ../nbs/20_lstm.ipynb #464c73f4
-class LSTMRec(Recommender):
+class LSTMRec(NetRecommender):
     """Next-item recommender: an `LSTMNet` trained with `seqrec_nb.train.fit`, early stopping on validation NDCG@10.
+
+    Fitting, scoring, saving and loading are `seqrec_nb.layers.NetRecommender`'s.
 
     Args:
         cell: `'lstm'` or `'gru'`.
@@ -291,65 +232,17 @@ class LSTMRec(Recommender):
                  tie_weights: bool = False, learning_rate: float = 5e-3, batch_size: int = 128,
                  epochs: int = 20, patience: int = 2, validation_protocol: str = "full",
                  jit_compile="auto", seed: int = 0):
-        if loss not in LOSSES: raise ValueError(f"loss={loss!r}: use one of {LOSSES}")
         if cell not in ("lstm", "gru"): raise ValueError(f"cell={cell!r}: use 'lstm' or 'gru'")
-        if negatives not in ("popularity", "uniform"): raise ValueError(f"negatives={negatives!r}: use 'popularity' or 'uniform'")
-        if validation_protocol not in ("full", "sampled"): raise ValueError(f"validation_protocol={validation_protocol!r}: use 'full' or 'sampled'")
-        for name, value in dict(dim=dim, maxlen=maxlen, n_negatives=n_negatives, batch_size=batch_size, epochs=epochs).items():
-            if value < 1: raise ValueError(f"{name}={value}: must be at least 1")
+        check_settings(loss, negatives, validation_protocol, dim=dim, maxlen=maxlen, n_negatives=n_negatives,
+                        batch_size=batch_size, epochs=epochs)
         self.cell, self.dim, self.maxlen, self.loss, self.negatives = cell, dim, maxlen, loss, negatives
         self.n_negatives, self.dropout, self.tie_weights = n_negatives, dropout, tie_weights
         self.learning_rate, self.batch_size, self.epochs, self.patience = learning_rate, batch_size, epochs, patience
         self.validation_protocol, self.jit_compile, self.seed = validation_protocol, jit_compile, seed
-        self.net, self.history = None, {}
+        self.history = {}
 
     def build_net(self, n_items: int) -> LSTMNet:
         "A compiled, untrained `LSTMNet` for `n_items` items with these settings."
         net = LSTMNet(n_items, self.dim, self.cell, self.dropout, self.tie_weights, self.loss)
         net.build()
-        jit = choose_jit_compile(describe_devices()) if self.jit_compile == "auto" else self.jit_compile
-        net.compile(keras.optimizers.Adam(self.learning_rate), jit_compile=jit)
-        return net
-
-    def batches(self, split: Split) -> NextItemBatches:
-        "The training batches of `split` for this recommender's loss."
-        return NextItemBatches(split.train_sequences(), split.n_items, self.maxlen, self.batch_size,
-                               negatives=None if self.loss == "softmax" else self.negatives,
-                               n_negatives=self.n_negatives, seed=self.seed, bucket_by_length=True)
-
-    def fit(self, split: Split, epochs: int | None = None, checkpoint_dir=None, verbose="auto", callbacks=()) -> "LSTMRec":
-        "Train on `split`'s training sequences (at most `epochs`, default `self.epochs`); returns self."
-        self.index = split.index
-        batches = self.batches(split)
-        self.net = self.build_net(split.n_items)
-        self.net.set_sampler(batches.popularity if self.negatives == "popularity" else np.full(split.n_items, 1 / split.n_items))
-        val = ValidationMetric(self, split, "NDCG@10", self.validation_protocol)
-        hist = fit(self.net, batches, epochs or self.epochs, validation=val, patience=self.patience,
-                   checkpoint_dir=checkpoint_dir, callbacks=callbacks, verbose=verbose)
-        self.history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
-        return self
-
-    def _score(self, histories):
-        h = self.net(pad_sequences(histories, self.maxlen), training=False)[:, -1]
-        return ops.convert_to_numpy(self.net.logits(h))
-
-    def save(self, path) -> Path:
-        "Save the network, the item index and the settings into the folder `path`; returns it."
-        if self.net is None: raise RuntimeError("LSTMRec is not fitted: nothing to save")
-        path = Path(path); path.mkdir(parents=True, exist_ok=True)
-        save_model(self.net, path / "net.keras")
-        pd.DataFrame({"item_id": self.index.raw}).to_parquet(path / "items.parquet")
-        settings = {k: v for k, v in vars(self).items() if k not in ("net", "index", "history")}
-        (path / "recommender.json").write_text(json.dumps({"settings": settings, "history": self.history}, indent=1))
-        return path
-
-    @classmethod
-    def load(cls, path) -> "LSTMRec":
-        "An `LSTMRec` saved with `save`, ready to score and recommend."
-        path = Path(path)
-        if not (path / "recommender.json").is_file(): raise FileNotFoundError(f"{path} holds no saved LSTMRec (no recommender.json)")
-        meta = json.loads((path / "recommender.json").read_text())
-        rec = cls(**meta["settings"])
-        rec.net, rec.history = load_model(path / "net.keras"), meta["history"]
-        rec.index = ItemIndex(pd.read_parquet(path / "items.parquet").item_id.to_numpy())
-        return rec
+        return self._compile(net, keras.optimizers.Adam(self.learning_rate))

@@ -1,0 +1,103 @@
+"""seqrec_nb.attention as a user meets it: attention against Keras, causality, SASRec end to end.
+
+Backend-neutral: CI runs this file on TensorFlow, JAX and PyTorch.
+"""
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from seqrec_nb.attention import SASRec, SASRecNet, SelfAttention, TransformerBlock, causal_mask, scaled_dot_product_attention
+from seqrec_nb.data import leave_one_out, synthetic_log
+from seqrec_nb.evaluate import Popularity, evaluate
+from seqrec_nb.train import load_model, save_model, seed_everything
+
+
+def np_(x): return ops.convert_to_numpy(x)
+
+
+def test_attention_matches_formula_and_masks_the_future():
+    r = np.random.default_rng(0)
+    q, k, v = (r.normal(size=(2, 4, 3)).astype("float32") for _ in range(3))
+    out, w = scaled_dot_product_attention(q, k, v, causal_mask(4))
+    s = np.einsum("bid,bjd->bij", q, k) / np.sqrt(3)
+    s = np.where(np.tril(np.ones((4, 4))) > 0, s, -np.inf)
+    p = np.exp(s - s.max(-1, keepdims=True)); p /= p.sum(-1, keepdims=True)
+    np.testing.assert_allclose(np_(w), p, atol=1e-6)
+    np.testing.assert_allclose(np_(out), p @ v, atol=1e-5)
+
+
+@pytest.mark.parametrize("heads", [1, 3])
+def test_self_attention_matches_keras_multi_head_attention(heads):
+    """Same random weights, causal and padding masks: outputs and weights within 1e-5 on real positions."""
+    r = np.random.default_rng(heads)
+    x = r.normal(size=(3, 6, 9)).astype("float32")
+    real = np.ones((3, 6), bool); real[0, :2] = False
+    ref = keras.layers.MultiHeadAttention(num_heads=heads, key_dim=9 // heads)
+    key_mask = np.broadcast_to(real[:, None, :], (3, 6, 6))
+    ref(x, x, attention_mask=key_mask, use_causal_mask=True)
+    ref.set_weights([r.normal(size=w.shape).astype("float32") * 0.4 for w in ref.get_weights()])
+    ref_out, ref_w = ref(x, x, attention_mask=key_mask, use_causal_mask=True, return_attention_scores=True)
+    mine = SelfAttention(heads, 9 // heads); mine.build(x.shape); mine.set_weights(ref.get_weights())
+    out, w = mine(x, valid=real, return_attention=True)
+    assert np.abs(np_(out) - np_(ref_out))[real].max() <= 1e-5
+    assert np.abs(np_(w) - np_(ref_w)).transpose(0, 2, 1, 3)[real].max() <= 1e-5
+    assert (np_(w)[0, :, :2] == 0).all()          # padded queries attend to nothing
+
+
+def test_sasrec_net_is_causal_and_bucketing_exact():
+    net = SASRecNet(25, dim=8, maxlen=9, n_blocks=2, n_heads=2, dropout=0.0); net.build()
+    hist = np.array([[0, 0, 0, 3, 8, 1, 5, 7, 2]])
+    h = np_(net(hist))
+    np.testing.assert_allclose(np_(net(hist[:, -7:]))[:, -6:], h[:, -6:], atol=1e-5)    # less padding, same states
+    changed = hist.copy(); changed[0, 6] = 11
+    h2 = np_(net(changed))
+    np.testing.assert_array_equal(h2[:, :6], h[:, :6])
+    assert np.abs(h2[:, 6:] - h[:, 6:]).min() > 0
+    _, maps = net(hist, return_attention=True)
+    assert len(maps) == 2 and tuple(maps[0].shape) == (1, 2, 9, 9)
+    with pytest.raises(ValueError, match="maxlen=9"): net(np.ones((1, 10), "int32"))
+
+
+def test_layers_config_and_saving_round_trip(tmp_path):
+    for layer in (SelfAttention(2, 4, dropout=0.1), TransformerBlock(2, 0.3, ffn_dim=16)):
+        assert type(layer).from_config(layer.get_config()).get_config() == layer.get_config()
+    net = SASRecNet(20, dim=8, maxlen=6, n_blocks=1, n_heads=2, dropout=0.1, loss="softmax"); net.build()
+    net.compile(keras.optimizers.Adam())
+    again = load_model(save_model(net, tmp_path / "sas.keras"))
+    assert again.get_config() == net.get_config()
+    x = np.array([[0, 1, 2, 3, 4, 5]])
+    np.testing.assert_allclose(np_(again(x)), np_(net(x)), atol=1e-6)
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="num_heads=0"): SelfAttention(0, 4)
+    with pytest.raises(ValueError, match="n_heads=3"): SASRecNet(10, dim=8, n_heads=3)
+    with pytest.raises(ValueError, match="dropout=1"): SASRec(dropout=1.0)
+    with pytest.raises(ValueError, match="n_blocks=0"): SASRec(n_blocks=0)
+    with pytest.raises(RuntimeError, match="not fitted"): SASRec().attention_maps(["a"])
+    blk = TransformerBlock(num_heads=3)
+    with pytest.raises(ValueError, match="not divisible"): blk.build((None, None, 8))
+
+
+@pytest.fixture(scope="module")
+def syn():
+    return leave_one_out(synthetic_log(n_users=300, n_items=40, seed=3)[0])
+
+
+@pytest.mark.parametrize("loss", ["bce", "softmax"])
+def test_sasrec_learns_and_round_trips(syn, loss, tmp_path):
+    seed_everything(0, deterministic=False)
+    rec = SASRec(dim=16, maxlen=15, dropout=0.2, loss=loss, learning_rate=5e-3, epochs=4, patience=4, batch_size=32,
+                 validation_protocol="full").fit(syn, verbose=0)
+    assert len(rec.history["loss"]) == len(rec.history["val_NDCG@10"]) == 4
+    assert rec.history["loss"][-1] < rec.history["loss"][0]
+    assert evaluate(rec, syn)["NDCG@10"] > evaluate(Popularity().fit(syn), syn)["NDCG@10"]
+    history = list(syn.index.decode([3, 17, 5]))
+    again = SASRec.load(rec.save(tmp_path / "model"))
+    assert list(again.recommend(history, k=5)) == list(rec.recommend(history, k=5))
+    np.testing.assert_allclose(again.score([[3, 17, 5]])[:, 1:], rec.score([[3, 17, 5]])[:, 1:], atol=1e-5)
+    maps = again.attention_maps(history)
+    assert len(maps) == 2 and maps[-1].shape == (1, 3, 3)
+    np.testing.assert_allclose(maps[-1].sum(-1), 1, atol=1e-5)
+    assert (np.triu(maps[-1][0], 1) == 0).all()

@@ -1,0 +1,46 @@
+"""scripts/bench_sasrec.py at a tiny size, so that the benchmark cannot rot between full runs."""
+import importlib.util
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from seqrec_nb.data import NextItemBatches
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "scripts"))
+spec = importlib.util.spec_from_file_location("bench_sasrec", Path(__file__).parent.parent / "scripts" / "bench_sasrec.py")
+bench = importlib.util.module_from_spec(spec); spec.loader.exec_module(bench)
+
+
+def test_flop_count_follows_the_batch_shapes():
+    batches = NextItemBatches([[1, 2, 3, 4], [2, 3], [4, 1, 2]], n_items=4, maxlen=5, batch_size=2, shuffle=False,
+                              negatives="uniform", bucket_by_length=True)
+    shapes = [batches[i][1].shape for i in range(len(batches))]
+    f = bench.epoch_flops(batches, dim=3, n_blocks=2, n_negatives=1)
+    per_block = sum(12 * b * t * 9 + 4 * b * t * t * 3 for b, t in shapes)
+    assert f == {"positions": sum(b * t for b, t in shapes), "blocks": 3 * 2 * per_block,
+                 "output": sum(6 * b * t * 3 * 2 for b, t in shapes)}
+    assert batches.negatives == "uniform"             # restored after counting
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="one backend is enough for the script's plumbing; "
+                    "SASRec itself is tested on every backend in test_attention.py")
+def test_one_configuration_runs_on_real_data():
+    r = bench.run_one(bucket=True, jit=False, n_batches=2)
+    assert r["sequences"] > 0 and r["epoch_s"] > 0 and np.isfinite(r["final_loss"])
+    assert r["flops"]["blocks"] > r["flops"]["output"] > 0 and len(r["rates_gflops"]) == 6
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="one backend is enough for the script's plumbing")
+def test_reproduction_script_runs_and_reports(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("reproduce_sasrec", Path(__file__).parent.parent / "scripts" / "reproduce_sasrec.py")
+    repro = importlib.util.module_from_spec(spec); spec.loader.exec_module(repro)
+    out = tmp_path / "r.json"
+    assert repro.main(["--users", "300", "--epochs", "2", "--checkpoint-dir", str(tmp_path / "ck"), "--json", str(out)]) == 0
+    import json
+    r = json.loads(out.read_text())
+    assert r["epochs"] == 2 and set(r["results"]) == {"Popularity", "MarkovChain", "SASRec"}
+    assert 0 <= r["results"]["SASRec"]["sampled NDCG@10"] <= 1
+    assert "SASRec (paper)" in capsys.readouterr().out

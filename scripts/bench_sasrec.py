@@ -10,7 +10,8 @@ tracing and compilation). FLOPs count the matrix products the model performs, pa
 batch of B sequences of width T with P = B T positions, width d, n blocks and K negatives: per block, forward,
 `12 P d^2` (the query/key/value, output and two feed-forward products) plus `4 P T d` (scores and weighted
 sum); backward twice the forward; and `6 P d (K + 1)` for the candidate scores. The rate is measured in the
-same process on the model's own product shapes (m = 6400 rows, a padded batch). The check the chapter states:
+same process on the model's dense product shapes (projections and feed-forward, forward and backward, m = 6400
+rows, a padded batch), averaged over the shapes; the attention's batched products are priced at that rate. The check the chapter states:
 an epoch at the paper's settings takes at most 2.5x its bound.
 """
 from __future__ import annotations
@@ -109,7 +110,7 @@ def main(argv=None) -> int:
               f"{r['bound_s']:8.2f} {r['ratio']:6.2f}")
     print("\nmatmul rates measured (GFLOP/s, float32, keras.ops.matmul, (m, k, n)):",
           ", ".join(f"{k}: {v:.0f}" for k, v in r0["rates_gflops"].items()))
-    print("bound = FLOPs / mean rate of the model's five product shapes; peak MiB: the process's peak resident memory")
+    print("bound = FLOPs / mean rate of the model's five dense product shapes; peak MiB: the process's peak resident memory")
     padded = [r for r in rows if not r["bucket"]]
     best = min(padded, key=lambda r: r["ratio"])
     print(f"padded to 50 (the reference implementation's epoch), best (jit={best['jit_used']}): {best['epoch_s']:.1f} s = "

@@ -32,7 +32,9 @@ def attention_weights(q, k, mask=None):
     a query with every key removed gets uniform weights (its output is meaningless; mask it downstream).
     """
     scores = ops.matmul(q, ops.swapaxes(k, -1, -2)) / math.sqrt(q.shape[-1])
-    if mask is not None: scores = ops.where(mask, scores, ops.cast(-1e9, scores.dtype))
+    if mask is not None:        # a large finite fill (float16 holds at most 65504): a fully masked row stays finite
+        fill = -3e4 if keras.backend.standardize_dtype(scores.dtype) == "float16" else -1e9
+        scores = ops.where(mask, scores, ops.cast(fill, scores.dtype))
     return ops.softmax(scores, axis=-1)
 
 def scaled_dot_product_attention(q, k, v, mask=None):
@@ -146,7 +148,8 @@ class SASRecNet(NextItemNet):
         loss: `'bce'` (the paper's: one sampled negative per position), `'softmax'` or `'sampled_softmax'`.
 
     `call(history)` returns hidden states `(batch, time, dim)` for histories of at most `maxlen` items,
-    left-padded with 0; `call(history, return_attention=True)` also the attention weights per block.
+    left-padded with 0 (a longer input is refused when its width is known when traced; `SASRec` never
+    passes one); `call(history, return_attention=True)` also the attention weights per block.
     """
     def __init__(self, n_items: int, dim: int = 50, maxlen: int = 50, n_blocks: int = 2, n_heads: int = 1,
                  dropout: float = 0.5, loss: str = "bce", **kwargs):
@@ -198,7 +201,7 @@ class SASRec(NetRecommender):
             and epochs without improvement of validation NDCG@10 before stopping.
         validation_protocol: `'sampled'` (the paper's) or `'full'` ranking for the validation metric.
         jit_compile: XLA; `'auto'` decides with `seqrec_nb.train.choose_jit_compile`.
-        seed: the batch order, negatives and dropout.
+        seed: the batch order and the negatives (initial weights and dropout follow `seed_everything`).
 
     Example: `SASRec().fit(split).recommend(["A", "B"], k=10)`.
     """
@@ -224,10 +227,10 @@ class SASRec(NetRecommender):
 
     def attention_maps(self, history_raw) -> list:
         """Attention weights `(n_heads, t, t)` of each block for one history of raw item ids (its last `maxlen`
-        items, `t` of them): row `i` is what step `i` attends to."""
+        known items, `t` of them; unknown ids are ignored, as in `recommend`): row `i` is what step `i` attends to."""
         if self.net is None: raise RuntimeError("SASRec is not fitted")
-        items = self.index.encode(list(history_raw))[-self.maxlen:]
-        if len(items) == 0: raise ValueError("the history is empty")
+        items = self.index.encode(list(history_raw), unknown="drop")[-self.maxlen:]
+        if len(items) == 0: raise ValueError("the history holds no item the model knows")
         _, maps = self.net(pad_sequences([items], self.maxlen), return_attention=True)
         t = len(items)
         return [ops.convert_to_numpy(m)[0, :, -t:, -t:] for m in maps]

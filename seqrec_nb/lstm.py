@@ -223,7 +223,7 @@ class LSTMRec(NetRecommender):
         validation_protocol: `'full'` or `'sampled'` ranking for the validation metric.
         jit_compile: XLA compilation; `'auto'` decides with `seqrec_nb.train.choose_jit_compile` (on
             accelerators with TensorFlow, always with JAX, never with PyTorch).
-        seed: the batch order, negatives and dropout.
+        seed: the batch order and the negatives (initial weights and dropout follow `seed_everything`).
 
     Example: `LSTMRec(loss="sampled_softmax").fit(split).recommend(["A", "B"], k=10)`.
     """

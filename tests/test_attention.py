@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from keras import ops
 
-from seqrec_nb.attention import SASRec, SASRecNet, SelfAttention, TransformerBlock, causal_mask, scaled_dot_product_attention
+from seqrec_nb.attention import (SASRec, SASRecNet, SelfAttention, TransformerBlock, causal_mask,
+                                  scaled_dot_product_attention)
 from seqrec_nb.data import leave_one_out, synthetic_log
 from seqrec_nb.evaluate import Popularity, evaluate
 from seqrec_nb.train import load_model, save_model, seed_everything
@@ -101,3 +102,12 @@ def test_sasrec_learns_and_round_trips(syn, loss, tmp_path):
     assert len(maps) == 2 and maps[-1].shape == (1, 3, 3)
     np.testing.assert_allclose(maps[-1].sum(-1), 1, atol=1e-5)
     assert (np.triu(maps[-1][0], 1) == 0).all()
+
+
+def test_fully_masked_rows_stay_finite_in_float16():
+    """Under mixed precision a padded query has every key masked: the fill must stay finite in float16."""
+    from seqrec_nb.attention import attention_weights
+    q = ops.convert_to_tensor(np.ones((1, 2, 4)), dtype="float16")
+    mask = np.array([[False, False], [True, False]])
+    w = np_(attention_weights(q, q, mask)).astype("float32")
+    assert np.isfinite(w).all() and w[0, 1, 0] == 1.0

@@ -110,6 +110,18 @@ def run_one(loss: str, jit: bool, n_batches: int | None, dim: int = HYPER["dim"]
             "flops": flops, "rates_gflops": {str(k): v for k, v in rates.items()}}
 
 
+def run_in_subprocess(script: str, one_args: list, batches: int | None) -> dict | None:
+    """Run `script --one *one_args` in a fresh process (so its peak memory is its own) and return the dict it
+    prints on its `RESULT ` line; None (with the child's stderr printed) when it fails."""
+    cmd = [sys.executable, script, "--one", *one_args] + (["--batches", str(batches)] if batches else [])
+    res = subprocess.run(cmd, capture_output=True, text=True, env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"})
+    line = [ln for ln in res.stdout.splitlines() if ln.startswith("RESULT ")]
+    if res.returncode != 0 or not line:
+        print(f"{' '.join(one_args)} failed:\n{res.stderr[-3000:]}", file=sys.stderr)
+        return None
+    return json.loads(line[0][len("RESULT "):])
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--batches", type=int, default=None, help="train on the first N batches only (a smoke run)")
@@ -121,14 +133,9 @@ def main(argv=None) -> int:
         return 0
     rows = []
     for loss, jit, dim in CONFIGS:
-        cmd = [sys.executable, __file__, "--one", loss, "1" if jit else "0", str(dim)] + (["--batches", str(args.batches)] if args.batches else [])
-        res = subprocess.run(cmd, capture_output=True, text=True, env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"})
-        line = [ln for ln in res.stdout.splitlines() if ln.startswith("RESULT ")]
-        if res.returncode != 0 or not line:
-            print(f"{loss} jit={jit} failed:\n{res.stderr[-3000:]}", file=sys.stderr)
-            return 1
-        rows.append(json.loads(line[0][7:]))
-        r = rows[-1]
+        r = run_in_subprocess(__file__, [loss, "1" if jit else "0", str(dim)], args.batches)
+        if r is None: return 1
+        rows.append(r)
         print(f"  done: {loss:16s} jit={jit!s:5s} dim={dim} epoch {r['epoch_s']:.1f} s", file=sys.stderr, flush=True)
 
     print(f"LSTMRec, one epoch on Games ({rows[0]['sequences']:,} training sequences), backend {rows[0]['backend']}, "

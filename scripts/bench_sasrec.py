@@ -19,12 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_lstm import _batches_limited, _rss_mib, matmul_rates        # noqa: E402
+from bench_lstm import _batches_limited, _rss_mib, matmul_rates, run_in_subprocess        # noqa: E402
 
 PAPER = dict(dim=50, n_blocks=2, n_heads=1, dropout=0.5, maxlen=50, loss="bce", n_negatives=1, learning_rate=1e-3,
              batch_size=128)
@@ -83,13 +82,9 @@ def main(argv=None) -> int:
         return 0
     rows = []
     for bucket, jit in CONFIGS:
-        cmd = [sys.executable, __file__, "--one", str(int(bucket)), str(int(jit))] + (["--batches", str(args.batches)] if args.batches else [])
-        res = subprocess.run(cmd, capture_output=True, text=True, env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"})
-        line = [ln for ln in res.stdout.splitlines() if ln.startswith("RESULT ")]
-        if res.returncode != 0 or not line:
-            print(f"bucket={bucket} jit={jit} failed:\n{res.stderr[-3000:]}", file=sys.stderr)
-            return 1
-        rows.append(json.loads(line[0][7:]))
+        r = run_in_subprocess(__file__, [str(int(bucket)), str(int(jit))], args.batches)
+        if r is None: return 1
+        rows.append(r)
         print(f"  done: bucket={bucket!s:5s} jit={jit!s:5s} epoch {rows[-1]['epoch_s']:.1f} s", file=sys.stderr, flush=True)
 
     r0 = rows[0]

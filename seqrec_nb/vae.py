@@ -149,7 +149,6 @@ class MultVAENet(keras.Model):
         return self.dec_out(self.dec_hidden(z)) + ops.one_hot(0, self.n_items + 1, dtype=z.dtype) * -1e4
 
     def call(self, x, training=False):
-        x = x[0] if isinstance(x, (tuple, list)) else x
         mu, logvar = self.encode(x, training)
         if not training: return self.decode(mu)
         self.steps.assign(self.steps + 1.0)
@@ -161,7 +160,6 @@ class MultVAENet(keras.Model):
         return annealed_beta(self.steps, self.anneal_steps, self.beta_max) if self.variational else 0.0
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        x = x[0] if isinstance(x, (tuple, list)) else x
         n = self.n_items + 1
         logits, mu, logvar = y_pred[:, :n], y_pred[:, n:n + self.latent], y_pred[:, n + self.latent:]
         loss = -ops.mean(multinomial_log_likelihood(logits, x))
@@ -249,9 +247,11 @@ class MultVAE(NetRecommender):
     def embed(self, histories) -> np.ndarray:
         "The posterior means `(len(histories), latent)` of histories of dense ids: where the model puts each user."
         if self.net is None: raise RuntimeError("MultVAE is not fitted: call .fit(split) first")
-        bags = bag_of_items(histories, self.net.n_items, self.binary)
-        return np.concatenate([ops.convert_to_numpy(self.net.encode(ops.convert_to_tensor(bags[i:i + 1024]))[0])
-                               for i in range(0, len(bags), 1024)]) if len(bags) else np.zeros((0, self.latent), "float32")
+        out = np.zeros((len(histories), self.latent), dtype="float32")
+        for start in range(0, len(histories), 1024):          # one chunk of bags at a time: a full matrix can be GBs
+            bags = bag_of_items(histories[start:start + 1024], self.net.n_items, self.binary)
+            out[start:start + 1024] = ops.convert_to_numpy(self.net.encode(ops.convert_to_tensor(bags))[0])
+        return out
 
 # %% ../nbs/40_vae.ipynb #560a4dd6
 @keras.saving.register_keras_serializable("seqrec_nb")

@@ -27,7 +27,7 @@ __all__ = ['COLUMNS', 'ONLINE_RETAIL_URL', 'ONLINE_RETAIL_SHA256', 'ONLINE_RETAI
            'SASREC_GAMES_SHA256', 'to_interactions', 'DataUnavailable', 'data_dir', 'cache_dir', 'sha256_file',
            'download', 'find_local', 'clean_online_retail', 'load_online_retail', 'load_sasrec_txt', 'load_movielens',
            'log_stats', 'ItemIndex', 'Split', 'leave_one_out', 'temporal_split', 'pad_sequences', 'bucket_width',
-           'NextItemBatches', 'synthetic_log']
+           'NextItemBatches', 'bag_of_items', 'BagBatches', 'synthetic_log']
 
 # %% ../nbs/00_data.ipynb #75070d72
 COLUMNS = ("user_id", "item_id", "timestamp")
@@ -553,6 +553,46 @@ class NextItemBatches(keras.utils.PyDataset):
         return {"history": x, "negatives": self._sample(y, rng)}, y
 
     def on_epoch_end(self): self.set_epoch(self.epoch + 1)
+
+# %% ../nbs/00_data.ipynb #f216303f
+def bag_of_items(histories, n_items: int, binary: bool = True) -> np.ndarray:
+    """Histories (sequences of dense ids) as rows of a dense `(len(histories), n_items + 1)` float32 matrix:
+    1 where the user has the item (`binary=True`) or the number of times; column 0 (padding) stays 0."""
+    out = np.zeros((len(histories), n_items + 1), dtype="float32")
+    for r, h in enumerate(histories):
+        h = np.asarray(h, dtype="int64")
+        if h.size and (h.min() < 0 or h.max() > n_items):
+            raise ValueError(f"history {r} holds ids outside 0..{n_items}: {h[(h < 0) | (h > n_items)][:5].tolist()}")
+        np.add.at(out[r], h, 1.0)
+    out[:, 0] = 0.0
+    return np.minimum(out, 1.0) if binary else out
+
+# %% ../nbs/00_data.ipynb #f9c5bbce
+class BagBatches(keras.utils.PyDataset):
+    """Training batches for the bag-of-items models: rows of `bag_of_items(sequences)`, reshuffled every
+    epoch from `(seed, epoch)`. Each batch is `(x,)`: the model reconstructs its input. `drop_remainder=True`
+    leaves out the last, smaller batch."""
+    def __init__(self, sequences, n_items: int, batch_size: int = 500, seed: int = 0, binary: bool = True,
+                 drop_remainder: bool = False):
+        super().__init__()
+        self.sequences = [np.asarray(s, dtype="int64") for s in sequences if len(s)]
+        if not self.sequences: raise ValueError("no non-empty sequence to train on")
+        if batch_size < 1: raise ValueError(f"batch_size={batch_size}: must be at least 1")
+        self.n_items, self.batch_size, self.seed, self.binary = n_items, batch_size, seed, binary
+        self.drop_remainder = drop_remainder      # data-parallel training on JAX needs equal batches
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int):
+        self.order = np.random.default_rng([self.seed, epoch]).permutation(len(self.sequences))
+
+    def __len__(self):
+        n = len(self.sequences) // self.batch_size if self.drop_remainder else -(-len(self.sequences) // self.batch_size)
+        if n == 0: raise ValueError(f"drop_remainder with batch_size={self.batch_size} > {len(self.sequences)} users leaves no batch")
+        return n
+
+    def __getitem__(self, i):
+        rows = self.order[i * self.batch_size:(i + 1) * self.batch_size]
+        return (bag_of_items([self.sequences[r] for r in rows], self.n_items, self.binary),)
 
 # %% ../nbs/00_data.ipynb #f6e36752
 def synthetic_log(n_users: int = 500, n_items: int = 100, n_clusters: int = 5, mean_len: float = 20,

@@ -15,15 +15,15 @@ import numpy as np
 import pandas as pd
 from keras import ops
 
-from .data import Split, _encode_log
+from .data import BagBatches, Split, _encode_log, bag_of_items
 from .evaluate import Recommender
 from .layers import NetRecommender, NextItemNet, check_settings
 from .train import ValidationMetric, fit
 
 # %% auto #0
-__all__ = ['gaussian_kl', 'reparameterize', 'multinomial_log_likelihood', 'annealed_beta', 'bag_of_items', 'BagBatches',
-           'MultVAENet', 'MultVAE', 'SeqVAENet', 'SeqVAE', 'HeldOutUsers', 'strong_generalization_split',
-           'heldout_metrics', 'evaluate_heldout', 'HeldOutValidation']
+__all__ = ['gaussian_kl', 'reparameterize', 'multinomial_log_likelihood', 'annealed_beta', 'MultVAENet', 'MultVAE', 'SeqVAENet',
+           'SeqVAE', 'HeldOutUsers', 'strong_generalization_split', 'heldout_metrics', 'evaluate_heldout',
+           'HeldOutValidation']
 
 # %% ../nbs/40_vae.ipynb #a2c33ac9
 def gaussian_kl(mu_q, logvar_q, mu_p=0.0, logvar_p=0.0):
@@ -54,46 +54,6 @@ def multinomial_log_likelihood(logits, counts):
 def annealed_beta(step, anneal_steps: int, beta_max: float):
     "The KL weight after `step` updates: `min(beta_max, step / anneal_steps)`, Liang et al.'s linear schedule."
     return ops.minimum(ops.cast(step, "float32") / float(anneal_steps), float(beta_max))
-
-# %% ../nbs/40_vae.ipynb #9df3e376
-def bag_of_items(histories, n_items: int, binary: bool = True) -> np.ndarray:
-    """Histories (sequences of dense ids) as rows of a dense `(len(histories), n_items + 1)` float32 matrix:
-    1 where the user has the item (`binary=True`) or the number of times; column 0 (padding) stays 0."""
-    out = np.zeros((len(histories), n_items + 1), dtype="float32")
-    for r, h in enumerate(histories):
-        h = np.asarray(h, dtype="int64")
-        if h.size and (h.min() < 0 or h.max() > n_items):
-            raise ValueError(f"history {r} holds ids outside 0..{n_items}: {h[(h < 0) | (h > n_items)][:5].tolist()}")
-        np.add.at(out[r], h, 1.0)
-    out[:, 0] = 0.0
-    return np.minimum(out, 1.0) if binary else out
-
-# %% ../nbs/40_vae.ipynb #92a6faab
-class BagBatches(keras.utils.PyDataset):
-    """Training batches for the bag-of-items models: rows of `bag_of_items(sequences)`, reshuffled every
-    epoch from `(seed, epoch)`. Each batch is `(x,)`: the model reconstructs its input. `drop_remainder=True`
-    leaves out the last, smaller batch."""
-    def __init__(self, sequences, n_items: int, batch_size: int = 500, seed: int = 0, binary: bool = True,
-                 drop_remainder: bool = False):
-        super().__init__()
-        self.sequences = [np.asarray(s, dtype="int64") for s in sequences if len(s)]
-        if not self.sequences: raise ValueError("no non-empty sequence to train on")
-        if batch_size < 1: raise ValueError(f"batch_size={batch_size}: must be at least 1")
-        self.n_items, self.batch_size, self.seed, self.binary = n_items, batch_size, seed, binary
-        self.drop_remainder = drop_remainder      # data-parallel training on JAX needs equal batches
-        self.set_epoch(0)
-
-    def set_epoch(self, epoch: int):
-        self.order = np.random.default_rng([self.seed, epoch]).permutation(len(self.sequences))
-
-    def __len__(self):
-        n = len(self.sequences) // self.batch_size if self.drop_remainder else math.ceil(len(self.sequences) / self.batch_size)
-        if n == 0: raise ValueError(f"drop_remainder with batch_size={self.batch_size} > {len(self.sequences)} users leaves no batch")
-        return n
-
-    def __getitem__(self, i):
-        rows = self.order[i * self.batch_size:(i + 1) * self.batch_size]
-        return (bag_of_items([self.sequences[r] for r in rows], self.n_items, self.binary),)
 
 # %% ../nbs/40_vae.ipynb #10dc16ce
 @keras.saving.register_keras_serializable("seqrec_nb")

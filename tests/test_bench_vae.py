@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from seqrec_nb.data import NextItemBatches
-from seqrec_nb.vae import BagBatches
+from seqrec_nb.data import BagBatches
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "scripts"))
 spec = importlib.util.spec_from_file_location("bench_vae", Path(__file__).parent.parent / "scripts" / "bench_vae.py")

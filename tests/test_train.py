@@ -49,9 +49,19 @@ RUN = textwrap.dedent("""
 """)
 
 
-def run(*args):
+def start(code, *args):
+    "A Python process running `code` with `args`, started now; `finish` waits for it."
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
-    return subprocess.run([sys.executable, "-c", RUN, *map(str, args)], capture_output=True, text=True, env=env, timeout=600)
+    return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+
+
+def finish(proc):
+    out, err = proc.communicate(timeout=600)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def run(*args): return finish(start(RUN, *args))
 
 
 def weights(path):
@@ -61,13 +71,14 @@ def weights(path):
 @pytest.mark.parametrize("mode", ["plain", "val"])
 def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path, mode):
     "Killed after epoch 2 and restarted, training ends where an uninterrupted run ends (with early stopping too)."
-    whole = run("-", tmp_path / "whole.npz", 0, mode)
-    assert whole.returncode == 0, whole.stderr[-3000:]
+    whole = start(RUN, "-", tmp_path / "whole.npz", 0, mode)         # alongside the killed and resumed runs
     killed = run(tmp_path / "ck", tmp_path / "killed.npz", 2, mode)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     assert not (tmp_path / "killed.npz").exists()
     resumed = run(tmp_path / "ck", tmp_path / "resumed.npz", 0, mode)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    whole = finish(whole)
+    assert whole.returncode == 0, whole.stderr[-3000:]
     w, r = (json.loads(p.stdout.strip().splitlines()[-1]) for p in (whole, resumed))
     assert r["epochs_run"][0] == 2 and w["epochs_run"][-1] == r["epochs_run"][-1]     # picked up after epoch 2, stopped alike
     if mode == "val": np.testing.assert_allclose(r["val"], w["val"][2:], rtol=1e-5)
@@ -95,7 +106,7 @@ def test_same_seed_same_metrics():
         fit(m.net, NextItemBatches(split.train_sequences(), 30, maxlen=10, batch_size=16), epochs=2, verbose=0)
         print(json.dumps(evaluate(m, split, "sampled")))
     """)
-    outs = [subprocess.run([sys.executable, "-c", code, str(s)], capture_output=True, text=True, timeout=600) for s in (5, 5, 6)]
+    outs = [finish(p) for p in [start(code, s) for s in (5, 5, 6)]]       # three processes at once
     for o in outs: assert o.returncode == 0, o.stderr[-3000:]
     a, b, c = (json.loads(o.stdout.strip().splitlines()[-1]) for o in outs)
     assert a == b                        # identical, not merely close

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from keras import ops
 
-from seqrec_nb.data import leave_one_out, synthetic_log
+from seqrec_nb.data import BagBatches, bag_of_items, leave_one_out, synthetic_log
 from seqrec_nb.evaluate import Popularity, evaluate
 from seqrec_nb.train import seed_everything
-from seqrec_nb.vae import (BagBatches, HeldOutValidation, MultVAE, MultVAENet, SeqVAE, SeqVAENet, bag_of_items,
-                           evaluate_heldout, gaussian_kl, heldout_metrics, strong_generalization_split)
+from seqrec_nb.vae import (HeldOutValidation, MultVAE, MultVAENet, SeqVAE, SeqVAENet, evaluate_heldout,
+                           gaussian_kl, heldout_metrics, strong_generalization_split)
 
 
 def np_(x): return ops.convert_to_numpy(x)

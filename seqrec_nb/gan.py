@@ -251,8 +251,7 @@ class CFGANNet(keras.Model):
         unobserved[:, 0] = False
         rng = np.random.default_rng(seed)
         zr, pm = [((rng.random(real.shape) < share) & unobserved).astype("float32") for share in (self.zr_ratio, self.pm_ratio)]
-        terms = ops.convert_to_numpy(self.loss_terms(ops.convert_to_tensor(real), c, r_hat, ops.convert_to_tensor(zr),
-                                                     ops.convert_to_tensor(pm)))
+        terms = ops.convert_to_numpy(self.loss_terms(real, c, r_hat, zr, pm))      # loss_terms converts its inputs
         r_hat = ops.convert_to_numpy(r_hat)
         out = {"own_items": float(r_hat[real > 0].mean()), "other_items": float(r_hat[unobserved].mean())}
         if self.adversarial:

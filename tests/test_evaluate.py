@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from seqrec_nb.data import leave_one_out, synthetic_log
-from seqrec_nb.evaluate import (MarkovChain, Popularity, Recommender, evaluate, metrics_at_k, ranks_against,
-                                sample_negatives)
+from seqrec_nb.evaluate import (EASE, MarkovChain, Popularity, Recommender, evaluate, metrics_at_k, ranks_against,
+                                ease_weights, sample_negatives)
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +96,29 @@ def test_metrics_match_brute_force_sorting():
     assert ranks.tolist() == brute
     m = metrics_at_k(ranks, 10)
     assert m["NDCG@10"] == pytest.approx(np.mean([1 / np.log2(r + 2) if r < 10 else 0 for r in brute]))
+
+
+def test_ease_closed_form_is_the_constrained_least_squares_optimum():
+    "Perturbing the closed form's off-diagonal weights can only raise the EASE objective."
+    rng = np.random.default_rng(4)
+    x = (rng.random((80, 12)) < 0.3).astype("float64")
+    lam = 5.0
+    b = ease_weights(x.T @ x, lam)
+    loss = lambda w: ((x - x @ w) ** 2).sum() + lam * (w ** 2).sum()
+    off = ~np.eye(12, dtype=bool)
+    for _ in range(20):
+        d = rng.normal(scale=1e-3, size=(12, 12)) * off
+        assert loss(b + d) > loss(b)
+    assert np.allclose(np.diag(b), 0)
+
+
+def test_ease_tunes_lambda_on_validation_and_beats_popularity(split):
+    ease = EASE(grid=(1, 30, 1000)).fit(split)
+    assert set(ease.validation) == {1, 30, 1000} and ease.chosen == max(ease.validation, key=ease.validation.get)
+    assert evaluate(ease, split)["NDCG@10"] > evaluate(Popularity().fit(split), split)["NDCG@10"]
+    fixed = EASE(lam=30).fit(split)
+    assert fixed.chosen == 30 and fixed.validation == {}
+    np.testing.assert_allclose(fixed.B, EASE(lam=30, dtype="float64").fit(split).B, atol=1e-4)
+    with pytest.raises(ValueError, match="lam=0"): EASE(lam=0)
+    with pytest.raises(ValueError, match="grid"): EASE(grid=(0, 1))
+    with pytest.raises(ValueError, match="validation_protocol"): EASE(validation_protocol="oracle")

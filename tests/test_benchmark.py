@@ -1,0 +1,115 @@
+"The installed console command `seqrec-nb`, run as a user runs it: benchmark, recommend, report, bad arguments, reproducibility."
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from seqrec_nb.data import synthetic_log
+
+CLI = shutil.which("seqrec-nb", path=str(Path(sys.executable).parent)) or "seqrec-nb"
+NEURAL = "lstm,sasrec,multvae,seqvae,cfgan"
+
+
+def start(tmp_path, *args):
+    "Start `seqrec-nb ARGS` in the background (offline; caches under tmp_path)."
+    env = {**os.environ, "SEQREC_CACHE": str(tmp_path / "cache"), "SEQREC_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.Popen([CLI, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def finish(proc, timeout=900):
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err
+
+
+@pytest.fixture(scope="module")
+def log_file(tmp_path_factory):
+    "A small synthetic log with its own column names and a description per item, as a user's CSV."
+    log, _ = synthetic_log(n_users=120, n_items=40, seed=5)
+    log = log.assign(description=lambda d: "thing " + d.item_id.astype(str))
+    path = tmp_path_factory.mktemp("data") / "events.csv"
+    log.rename(columns={"user_id": "customer", "item_id": "sku", "timestamp": "when"}).to_csv(path, index=False)
+    return path
+
+
+def columns(log_file):
+    return ["--data", log_file, "--user-col", "customer", "--item-col", "sku", "--time-col", "when"]
+
+
+def test_benchmark_writes_the_leaderboard_and_a_saved_model_recommends(tmp_path, log_file):
+    out = tmp_path / "out"
+    code, printed, err = finish(start(tmp_path, "benchmark", *columns(log_file), "--models", "pop,markov,ease,lstm",
+                                      "--max-epochs", "1", "--protocol", "sampled", "--seed", "3", "--out", out))
+    assert code == 0, err
+    assert "EASE" in printed and "sampled NDCG@10" in printed and "full NDCG@10" not in printed
+    table = pd.read_csv(out / "leaderboard.csv", index_col="model")
+    assert list(table.index) == ["Popularity", "MarkovChain", "EASE", "LSTMRec"]
+    assert table["sampled NDCG@10"].between(0, 1).all() and (table["latency_ms_median"] > 0).all()
+    doc = json.loads((out / "leaderboard.json").read_text())
+    assert doc["meta"]["seed"] == 3 and doc["meta"]["protocols"] == ["sampled"] and doc["meta"]["versions"]["keras"]
+    assert {r["bucket"] for r in doc["ndcg_by_history_length"]} == {"1-4", "5-9", "10-19", "20-49", "50+"}
+    for png in ("quality_vs_time.png", "ndcg_by_history_length.png"):
+        assert (out / png).stat().st_size > 1000
+    # integer item ids from the command line, a word among them ignored, the history itself left out
+    code, printed, err = finish(start(tmp_path, "recommend", "--model", out / "models" / "lstm", "--history", "3", "foo", "7",
+                                      "-k", "4", "--exclude-seen"))
+    assert code == 0, err
+    lines = printed.strip().splitlines()
+    assert len(lines) == 4 and all("\tthing " in line for line in lines), printed
+    assert not {line.split("\t")[0] for line in lines} & {"3", "7"}
+
+
+def test_another_cutoff(tmp_path, log_file):
+    out = tmp_path / "k5"
+    code, printed, err = finish(start(tmp_path, "benchmark", *columns(log_file), "--models", "pop,ease", "-k", "5",
+                                      "--out", out, "--no-save-models"))
+    assert code == 0, err
+    table = pd.read_csv(out / "leaderboard.csv", index_col="model")
+    assert {"full NDCG@5", "sampled HR@5", "repeat share@5"} <= set(table.columns)
+    assert (out / "quality_vs_time.png").is_file() and (out / "ndcg_by_history_length.png").is_file()
+
+
+def test_same_seed_same_leaderboard(tmp_path, log_file):
+    "Two runs with the same seed (at the same time, on this machine and backend) give the same quality columns."
+    runs = [start(tmp_path, "benchmark", *columns(log_file), "--models", f"pop,markov,ease,{NEURAL}", "--size", "quick",
+                  "--max-users", 100, "--seed", 1, "--out", tmp_path / f"run{i}", "--no-save-models") for i in (0, 1)]
+    results = [finish(p) for p in runs]
+    for code, _, err in results: assert code == 0, err
+    tables = [pd.read_csv(tmp_path / f"run{i}" / "leaderboard.csv", index_col="model") for i in (0, 1)]
+    quality = [c for c in tables[0].columns if "@" in c]
+    assert len(tables[0]) == 8 and len(quality) == 5
+    pd.testing.assert_frame_equal(tables[0][quality], tables[1][quality], check_exact=True)
+    assert not (tmp_path / "run0" / "models").exists()
+
+
+def test_bad_arguments_give_one_line_and_a_nonzero_exit(tmp_path, log_file):
+    saved = tmp_path / "saved"
+    code, _, err = finish(start(tmp_path, "benchmark", *columns(log_file), "--models", "pop", "--out", saved))
+    assert code == 0, err
+    ints = tmp_path / "line_numbers.csv"           # times that are not calendar times: no ARIMA
+    pd.read_csv(log_file).assign(when=lambda d: range(len(d))).to_csv(ints, index=False)
+    cases = {"unknown model": ["benchmark", "--models", "pop,bert4rec"],
+             "unknown data set": ["benchmark", "--data", "movielens"],
+             "missing file": ["benchmark", "--data", tmp_path / "nope.parquet"],
+             "wrong columns": ["benchmark", "--data", log_file, "--models", "pop"],
+             "arima without calendar": ["benchmark", *columns(ints), "--models", "arima"],
+             "no saved model": ["recommend", "--model", tmp_path, "--history", "3"],
+             "only unknown items": ["recommend", "--model", saved / "models" / "pop", "--history", "nope", "never"],
+             "k too large": ["benchmark", *columns(log_file), "--models", "pop", "-k", "500"],
+             "no command": []}
+    procs = {what: start(tmp_path, *argv) for what, argv in cases.items()}
+    for what, proc in procs.items():
+        code, out, err = finish(proc)
+        assert code != 0, what
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, (what, err)
+        assert err.startswith("seqrec-nb"), (what, err)
+
+
+def test_report(tmp_path):
+    code, out, err = finish(start(tmp_path, "report"))
+    assert code == 0, err
+    assert out.startswith("backend") and "will use" in out

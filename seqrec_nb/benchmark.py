@@ -36,9 +36,9 @@ from .train import device_report, format_report, seed_everything
 from .vae import MultVAE, SeqVAE
 
 # %% auto #0
-__all__ = ['DATA_SETS', 'MODELS', 'NEURAL', 'SIZES', 'EPOCHS', 'GAMES_FULL_EPOCHS', 'BUCKETS', 'SAVABLE', 'read_table',
-           'load_log', 'slice_users', 'TunedMarkovChain', 'make_model', 'bucket_labels', 'ndcg_by_length',
-           'repeat_share', 'serving_figures', 'EpochBar', 'save_recommender', 'load_recommender', 'item_descriptions',
+__all__ = ['DATA_SETS', 'MODELS', 'NEURAL', 'SIZES', 'EPOCHS', 'GAMES_FULL_EPOCHS', 'BUCKETS', 'read_table', 'load_log',
+           'slice_users', 'TunedMarkovChain', 'make_model', 'bucket_labels', 'ndcg_by_length', 'repeat_share',
+           'serving_figures', 'EpochBar', 'save_recommender', 'load_recommender', 'item_descriptions',
            'package_versions', 'Leaderboard', 'default_models', 'measure', 'run_benchmark', 'plot_quality_vs_time',
            'plot_by_length', 'parser', 'format_table', 'main']
 
@@ -196,12 +196,12 @@ class EpochBar(keras.callbacks.Callback):
     def on_train_end(self, logs=None): self.bar.close()
 
 # %% ../nbs/90_benchmark.ipynb #5ea933d3
-SAVABLE = {c.__name__: c for c in (LSTMRec, SASRec, MultVAE, SeqVAE, CFGAN)}
+_SAVABLE = {c.__name__: c for c in (LSTMRec, SASRec, MultVAE, SeqVAE, CFGAN)}
 
 def save_recommender(model: Recommender, path, descriptions: pd.Series | None = None) -> Path:
     "Save a fitted `model` into the folder `path` (and `descriptions`, raw item id -> text, if given); returns `path`."
     path = Path(path)
-    if type(model).__name__ in SAVABLE: model.save(path)
+    if type(model).__name__ in _SAVABLE: model.save(path)
     else:
         path.mkdir(parents=True, exist_ok=True)
         joblib.dump(model, path / "model.joblib")
@@ -217,7 +217,7 @@ def load_recommender(path) -> tuple[Recommender, pd.Series | None]:
     if not meta_file.is_file(): raise FileNotFoundError(f"{path}: no saved model here (no recommender.json)")
     meta = json.loads(meta_file.read_text())
     if meta.get("format") == "joblib": model = joblib.load(path / "model.joblib")
-    elif meta.get("class") in SAVABLE: model = SAVABLE[meta["class"]].load(path)
+    elif meta.get("class") in _SAVABLE: model = _SAVABLE[meta["class"]].load(path)
     else: raise ValueError(f"{path}: a saved {meta.get('class')!r}, which this version cannot load")
     desc = None
     if (path / "descriptions.parquet").is_file():

@@ -4,6 +4,7 @@
     python scripts/reproduce_sasrec.py                      # the paper's settings: BCE, 200 epochs at most
     python scripts/reproduce_sasrec.py --loss softmax       # the full softmax instead of one negative per position
     python scripts/reproduce_sasrec.py --json results/sasrec_games.json
+    python scripts/reproduce_sasrec.py --style reference    # the blocks and initialisation of the authors' code
 
 Training stops early when validation NDCG@10 (sampled protocol) has not improved for `--patience` epochs,
 with the best weights restored. A checkpoint folder (`--checkpoint-dir`, default in the user cache) lets a
@@ -23,6 +24,8 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=200)
     p.add_argument("--patience", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--style", default="paper", choices=["paper", "reference"],
+                   help="'paper': the paper's equations; 'reference': the released code's blocks and initialisation")
     p.add_argument("--users", type=int, default=None, help="keep only the first N users (a quick run)")
     p.add_argument("--checkpoint-dir", default=None)
     p.add_argument("--json", help="also write the results to this file")
@@ -35,7 +38,7 @@ def main(argv=None) -> int:
     from seqrec_nb.evaluate import MarkovChain, Popularity, evaluate
     from seqrec_nb.train import seed_everything
 
-    ck = args.checkpoint_dir or f"{user_cache_dir('seqrec_nb')}/reproduce_sasrec_{args.loss}_{args.seed}_{args.users or 'all'}"
+    ck = args.checkpoint_dir or f"{user_cache_dir('seqrec_nb')}/reproduce_sasrec_{args.style}_{args.loss}_{args.seed}_{args.users or 'all'}"
     log = load_sasrec_txt()
     if args.users: log = log[log.user_id.isin(log.user_id.unique()[:args.users])]
     games = leave_one_out(log)
@@ -48,7 +51,7 @@ def main(argv=None) -> int:
                   f"({time.perf_counter() - self.t:.1f} s with validation)", flush=True)
 
     t0 = time.perf_counter()
-    rec = SASRec(loss=args.loss, epochs=args.epochs, patience=args.patience, seed=args.seed)
+    rec = SASRec(loss=args.loss, epochs=args.epochs, patience=args.patience, seed=args.seed, style=args.style)
     rec.fit(games, checkpoint_dir=ck, verbose=0, callbacks=[Progress()])
     seconds = time.perf_counter() - t0
     rows = {}
@@ -57,7 +60,7 @@ def main(argv=None) -> int:
                       for m, v in evaluate(model, games, proto, progress=False).items() if m in ("HR@10", "NDCG@10")}
     epochs = len(rec.history["loss"])
     best = max(range(epochs), key=lambda i: rec.history["val_NDCG@10"][i]) + 1
-    print(f"\nSASRec on Games{f' (first {args.users} users)' if args.users else ''}, loss={args.loss}, {epochs} epochs (best validation at epoch {best}), "
+    print(f"\nSASRec on Games{f' (first {args.users} users)' if args.users else ''}, loss={args.loss}, style={args.style}, {epochs} epochs (best validation at epoch {best}), "
           f"{seconds:.0f} s wall time with validation, backend {keras.backend.backend()}\n")
     print(f"{'model':22s} {'sampled HR@10':>14s} {'sampled NDCG@10':>16s} {'full HR@10':>11s} {'full NDCG@10':>13s}")
     for name, r in rows.items():
@@ -65,7 +68,7 @@ def main(argv=None) -> int:
     print(f"{'SASRec (paper)':22s} {0.7410:14.4f} {0.5360:16.4f}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"loss": args.loss, "epochs": epochs, "best_epoch": best, "seconds": seconds, "seed": args.seed,
+            json.dump({"loss": args.loss, "style": args.style, "epochs": epochs, "best_epoch": best, "seconds": seconds, "seed": args.seed,
                        "backend": keras.backend.backend(), "results": rows, "history": rec.history}, f, indent=1)
     return 0
 

@@ -17,8 +17,8 @@ from .data import pad_sequences
 from .layers import NetRecommender, NextItemNet, check_settings
 
 # %% auto #0
-__all__ = ['causal_mask', 'attention_weights', 'scaled_dot_product_attention', 'SelfAttention', 'TransformerBlock', 'SASRecNet',
-           'SASRec']
+__all__ = ['STYLES', 'causal_mask', 'attention_weights', 'scaled_dot_product_attention', 'SelfAttention', 'TransformerBlock',
+           'SASRecNet', 'SASRec']
 
 # %% ../nbs/30_attention.ipynb #5e3f1021
 def causal_mask(n: int):
@@ -52,18 +52,23 @@ class SelfAttention(keras.layers.Layer):
         key_dim: width of each head `d_h`.
         dropout: dropout on the attention weights.
         causal: mask the future (query `i` sees keys `j <= i`).
+        output_projection: end with the output projection `W_O` (and its bias), as Keras does; without it the
+            heads are only concatenated, `H * d_h` wide (SASRec's reference code).
 
-    `call(x, valid=None, training=False, return_attention=False)`: `x` is `(batch, time, dim)`, `valid` a
-    boolean `(batch, time)` marking real (not padded) positions: padded keys get no weight, and padded
-    queries attend to nothing (their output is the output bias). Returns
-    `(batch, time, dim)`, and with `return_attention=True` also the weights `(batch, H, time, time)`.
+    `call(x, valid=None, training=False, return_attention=False, context=None)`: `x` is `(batch, time, dim)`,
+    `valid` a boolean `(batch, time)` marking real (not padded) positions: padded keys get no weight, and padded
+    queries attend to nothing (their output is the output bias). Keys and values are projected from `context`
+    (same shape as `x`) when given, from `x` otherwise. Returns `(batch, time, dim)`, and with
+    `return_attention=True` also the weights `(batch, H, time, time)`.
 
     Example: `SelfAttention(num_heads=2, key_dim=8)(x, valid=history != 0)`.
     """
-    def __init__(self, num_heads: int, key_dim: int, dropout: float = 0.0, causal: bool = True, **kwargs):
+    def __init__(self, num_heads: int, key_dim: int, dropout: float = 0.0, causal: bool = True,
+                 output_projection: bool = True, **kwargs):
         super().__init__(**kwargs)
         if num_heads < 1 or key_dim < 1: raise ValueError(f"num_heads={num_heads}, key_dim={key_dim}: both must be at least 1")
         self.num_heads, self.key_dim, self.dropout_rate, self.causal = num_heads, key_dim, dropout, causal
+        self.output_projection = output_projection
         self.attention_dropout = keras.layers.Dropout(dropout)
 
     def build(self, input_shape):
@@ -72,15 +77,25 @@ class SelfAttention(keras.layers.Layer):
         for name in ("query", "key", "value"):             # in MultiHeadAttention's order
             setattr(self, f"w_{name}", self.add_weight((d, h, k), initializer="glorot_uniform", name=f"{name}_kernel"))
             setattr(self, f"b_{name}", self.add_weight((h, k), initializer="zeros", name=f"{name}_bias"))
-        self.w_out = self.add_weight((h, k, d), initializer="glorot_uniform", name="output_kernel")
-        self.b_out = self.add_weight((d,), initializer="zeros", name="output_bias")
+        if self.output_projection:
+            self.w_out = self.add_weight((h, k, d), initializer="glorot_uniform", name="output_kernel")
+            self.b_out = self.add_weight((d,), initializer="zeros", name="output_bias")
 
-    def call(self, x, valid=None, training=False, return_attention=False):
+    def _heads(self, z, n):
+        "`n` stacked projections `(batch, time, n * H * d_h)` -> `n` tensors `(batch, H, time, d_h)`."
+        z = ops.reshape(z, (-1, ops.shape(z)[1], n, self.num_heads, self.key_dim))
+        # unstack rather than slice: the gradient of a slice scatters into a zero tensor of the whole, a third
+        # of a padded training step's time at SASRec's width; unstack's gradient is a plain stack
+        return ops.unstack(ops.transpose(z, (2, 0, 3, 1, 4)), n, axis=0)
+
+    def call(self, x, valid=None, training=False, return_attention=False, context=None):
         h, k, t = self.num_heads, self.key_dim, ops.shape(x)[1]
         w = ops.concatenate([ops.reshape(m, (self.dim, h * k)) for m in (self.w_query, self.w_key, self.w_value)], axis=1)
         b = ops.concatenate([ops.reshape(m, (h * k,)) for m in (self.b_query, self.b_key, self.b_value)])
-        qkv = ops.reshape(ops.matmul(x, w) + b, (-1, t, 3, h, k))           # one product for all three
-        q, key, v = (ops.transpose(qkv[:, :, i], (0, 2, 1, 3)) for i in range(3))     # (batch, H, time, d_h)
+        if context is None: q, key, v = self._heads(ops.matmul(x, w) + b, 3)          # one product for all three
+        else:
+            (q,) = self._heads(ops.matmul(x, w[:, :h * k]) + b[:h * k], 1)
+            key, v = self._heads(ops.matmul(context, w[:, h * k:]) + b[h * k:], 2)
         allowed = causal_mask(t) if self.causal else None
         if valid is not None:
             keys = ops.reshape(ops.cast(valid, "bool"), (-1, 1, 1, t))
@@ -89,32 +104,42 @@ class SelfAttention(keras.layers.Layer):
         if valid is not None:       # a padded query has no key left: give it no weights rather than uniform ones
             weights = weights * ops.cast(ops.reshape(valid, (-1, 1, t, 1)), weights.dtype)
         out = ops.matmul(self.attention_dropout(weights, training=training), v)     # dropout on the weights, as Keras does
-        out = ops.einsum("bhtk,hkd->btd", out, self.w_out) + self.b_out
+        if self.output_projection: out = ops.einsum("bhtk,hkd->btd", out, self.w_out) + self.b_out
+        else: out = ops.reshape(ops.transpose(out, (0, 2, 1, 3)), (-1, t, h * k))
         return (out, weights) if return_attention else out
 
     def get_config(self):
-        return super().get_config() | {"num_heads": self.num_heads, "key_dim": self.key_dim,
-                                       "dropout": self.dropout_rate, "causal": self.causal}
+        return super().get_config() | {"num_heads": self.num_heads, "key_dim": self.key_dim, "dropout": self.dropout_rate,
+                                       "causal": self.causal, "output_projection": self.output_projection}
 
 # %% ../nbs/30_attention.ipynb #3e6cbb07
+STYLES = ("paper", "reference")
+
 @keras.saving.register_keras_serializable("seqrec_nb")
 class TransformerBlock(keras.layers.Layer):
-    """SASRec's block: `x + Dropout(SelfAttention(LN(x)))`, then `x + Dropout(FFN(LN(x)))`, padded positions zeroed.
+    """SASRec's block, padded positions zeroed, in one of two styles.
+
+    `style='paper'` (the paper's equations): `x + Dropout(SA(LN(x)))`, then `x + Dropout(FFN(LN(x)))`.
+    `style='reference'` (the authors' released code): with `q = LN(x)`, `q + SA(q; keys and values from x)` with no
+    output projection, then with `y = LN(x)`, `y + Dropout(FFN(y))`: each residual adds the *normalised* input.
 
     Args:
         num_heads: attention heads (the width must be divisible by it).
         dropout: dropout on the attention weights, inside the FFN and on each sub-layer's output.
         ffn_dim: hidden width of the point-wise FFN (default: the block's width, as in SASRec).
+        style: `'paper'` or `'reference'`.
     """
-    def __init__(self, num_heads: int = 1, dropout: float = 0.0, ffn_dim: int | None = None, **kwargs):
+    def __init__(self, num_heads: int = 1, dropout: float = 0.0, ffn_dim: int | None = None, style: str = "paper", **kwargs):
         super().__init__(**kwargs)
-        self.num_heads, self.dropout_rate, self.ffn_dim = num_heads, dropout, ffn_dim
+        if style not in STYLES: raise ValueError(f"style={style!r}: use one of {STYLES}")
+        self.num_heads, self.dropout_rate, self.ffn_dim, self.style = num_heads, dropout, ffn_dim, style
 
     def build(self, input_shape):
         d = input_shape[-1]
         if d % self.num_heads: raise ValueError(f"width {d} is not divisible by num_heads={self.num_heads}")
         self.norm_attention = keras.layers.LayerNormalization(epsilon=1e-8, name="norm_attention")
-        self.attention = SelfAttention(self.num_heads, d // self.num_heads, self.dropout_rate, name="attention")
+        self.attention = SelfAttention(self.num_heads, d // self.num_heads, self.dropout_rate,
+                                       output_projection=self.style == "paper", name="attention")
         self.norm_ffn = keras.layers.LayerNormalization(epsilon=1e-8, name="norm_ffn")
         self.ffn_in = keras.layers.Dense(self.ffn_dim or d, activation="relu", name="ffn_in")
         self.ffn_out = keras.layers.Dense(d, name="ffn_out")
@@ -124,15 +149,22 @@ class TransformerBlock(keras.layers.Layer):
             layer.build(shape)
 
     def call(self, x, valid=None, training=False, return_attention=False):
-        a, weights = self.attention(self.norm_attention(x), valid=valid, training=training, return_attention=True)
-        x = x + self.drops[0](a, training=training)
-        f = self.ffn_out(self.drops[1](self.ffn_in(self.norm_ffn(x)), training=training))
-        x = x + self.drops[2](f, training=training)
+        q = self.norm_attention(x)
+        if self.style == "paper":
+            a, weights = self.attention(q, valid=valid, training=training, return_attention=True)
+            x = x + self.drops[0](a, training=training)
+        else:
+            a, weights = self.attention(q, valid=valid, training=training, return_attention=True, context=x)
+            x = q + a
+        y = self.norm_ffn(x)
+        f = self.ffn_out(self.drops[1](self.ffn_in(y), training=training))
+        x = (x if self.style == "paper" else y) + self.drops[2](f, training=training)
         if valid is not None: x = x * ops.expand_dims(ops.cast(valid, x.dtype), -1)
         return (x, weights) if return_attention else x
 
     def get_config(self):
-        return super().get_config() | {"num_heads": self.num_heads, "dropout": self.dropout_rate, "ffn_dim": self.ffn_dim}
+        return super().get_config() | {"num_heads": self.num_heads, "dropout": self.dropout_rate, "ffn_dim": self.ffn_dim,
+                                       "style": self.style}
 
 # %% ../nbs/30_attention.ipynb #e851d84d
 @keras.saving.register_keras_serializable("seqrec_nb")
@@ -146,22 +178,27 @@ class SASRecNet(NextItemNet):
         n_blocks, n_heads: stacked blocks, and attention heads per block.
         dropout: dropout rate throughout.
         loss: `'bce'` (the paper's: one sampled negative per position), `'softmax'` or `'sampled_softmax'`.
+        style: `'paper'` or `'reference'` blocks (see `TransformerBlock`); `'reference'` also initialises the item
+            and position embeddings as the released code does (Glorot uniform; Keras' default is uniform ±0.05).
 
     `call(history)` returns hidden states `(batch, time, dim)` for histories of at most `maxlen` items,
     left-padded with 0 (a longer input is refused when its width is known when traced; `SASRec` never
     passes one); `call(history, return_attention=True)` also the attention weights per block.
     """
     def __init__(self, n_items: int, dim: int = 50, maxlen: int = 50, n_blocks: int = 2, n_heads: int = 1,
-                 dropout: float = 0.5, loss: str = "bce", **kwargs):
+                 dropout: float = 0.5, loss: str = "bce", style: str = "paper", **kwargs):
         for name in ("tie_weights", "output_bias"): kwargs.pop(name, None)      # fixed by the paper
         if maxlen < 1 or n_blocks < 1: raise ValueError(f"maxlen={maxlen}, n_blocks={n_blocks}: both must be at least 1")
         if n_heads < 1 or dim % n_heads: raise ValueError(f"dim={dim} must be a positive multiple of n_heads={n_heads}")
         if not 0 <= dropout < 1: raise ValueError(f"dropout={dropout}: must be in [0, 1)")
+        if style not in STYLES: raise ValueError(f"style={style!r}: use one of {STYLES}")
         super().__init__(n_items, dim, loss, tie_weights=True, output_bias=False, **kwargs)
-        self.maxlen, self.n_blocks, self.n_heads, self.dropout_rate = maxlen, n_blocks, n_heads, dropout
-        self.positions = keras.layers.Embedding(maxlen, dim, name="positions")
+        self.maxlen, self.n_blocks, self.n_heads, self.dropout_rate, self.style = maxlen, n_blocks, n_heads, dropout, style
+        init = "glorot_uniform" if style == "reference" else "uniform"
+        self.embedding.embeddings_initializer = keras.initializers.get(init)        # not built yet: takes effect in build
+        self.positions = keras.layers.Embedding(maxlen, dim, embeddings_initializer=init, name="positions")
         self.drop = keras.layers.Dropout(dropout)
-        self.blocks = [TransformerBlock(n_heads, dropout, name=f"block_{i}") for i in range(n_blocks)]
+        self.blocks = [TransformerBlock(n_heads, dropout, style=style, name=f"block_{i}") for i in range(n_blocks)]
         self.final_norm = keras.layers.LayerNormalization(epsilon=1e-8, name="final_norm")
 
     def build(self, input_shape=None):
@@ -187,14 +224,14 @@ class SASRecNet(NextItemNet):
 
     def get_config(self):
         return super().get_config() | {"maxlen": self.maxlen, "n_blocks": self.n_blocks, "n_heads": self.n_heads,
-                                       "dropout": self.dropout_rate}
+                                       "dropout": self.dropout_rate, "style": self.style}
 
 # %% ../nbs/30_attention.ipynb #7897d174
 class SASRec(NetRecommender):
     """Self-attentive sequential recommendation (Kang & McAuley, 2018) in the model protocol; defaults are the paper's.
 
     Args:
-        dim, n_blocks, n_heads, dropout, maxlen: as in `SASRecNet`.
+        dim, n_blocks, n_heads, dropout, maxlen, style: as in `SASRecNet`.
         loss: `'bce'` (the paper's), `'softmax'` or `'sampled_softmax'`.
         negatives, n_negatives: how the sampled losses draw negatives (`'uniform'`, 1: the paper's).
         learning_rate, batch_size, epochs, patience: Adam's step size, sequences per batch, the epoch cap,
@@ -208,20 +245,21 @@ class SASRec(NetRecommender):
     def __init__(self, dim: int = 50, n_blocks: int = 2, n_heads: int = 1, dropout: float = 0.5, maxlen: int = 50,
                  loss: str = "bce", negatives: str = "uniform", n_negatives: int = 1, learning_rate: float = 1e-3,
                  batch_size: int = 128, epochs: int = 200, patience: int = 20, validation_protocol: str = "sampled",
-                 jit_compile="auto", seed: int = 0):
+                 jit_compile="auto", seed: int = 0, style: str = "paper"):
         check_settings(loss, negatives, validation_protocol, dim=dim, n_blocks=n_blocks, n_heads=n_heads, maxlen=maxlen,
                         n_negatives=n_negatives, batch_size=batch_size, epochs=epochs)
         if dim % n_heads: raise ValueError(f"dim={dim} must be a multiple of n_heads={n_heads}")
         if not 0 <= dropout < 1: raise ValueError(f"dropout={dropout}: must be in [0, 1)")
+        if style not in STYLES: raise ValueError(f"style={style!r}: use one of {STYLES}")
         self.dim, self.n_blocks, self.n_heads, self.dropout, self.maxlen = dim, n_blocks, n_heads, dropout, maxlen
         self.loss, self.negatives, self.n_negatives = loss, negatives, n_negatives
         self.learning_rate, self.batch_size, self.epochs, self.patience = learning_rate, batch_size, epochs, patience
-        self.validation_protocol, self.jit_compile, self.seed = validation_protocol, jit_compile, seed
+        self.validation_protocol, self.jit_compile, self.seed, self.style = validation_protocol, jit_compile, seed, style
         self.history = {}
 
     def build_net(self, n_items: int) -> SASRecNet:
         "A compiled, untrained `SASRecNet` for `n_items` items with these settings."
-        net = SASRecNet(n_items, self.dim, self.maxlen, self.n_blocks, self.n_heads, self.dropout, self.loss)
+        net = SASRecNet(n_items, self.dim, self.maxlen, self.n_blocks, self.n_heads, self.dropout, self.loss, self.style)
         net.build()
         return self._compile(net, keras.optimizers.Adam(self.learning_rate, beta_2=0.98))
 

@@ -46,6 +46,36 @@ def test_self_attention_matches_keras_multi_head_attention(heads):
     assert (np_(w)[0, :, :2] == 0).all()          # padded queries attend to nothing
 
 
+def test_attention_with_context_and_no_output_projection():
+    """Queries from x, keys and values from another sequence, heads concatenated (SASRec's reference code)."""
+    r = np.random.default_rng(5)
+    x, c = (r.normal(size=(2, 5, 6)).astype("float32") for _ in range(2))
+    att = SelfAttention(2, 3, output_projection=False); att.build(x.shape)
+    att.set_weights([r.normal(size=w.shape).astype("float32") * 0.5 for w in att.get_weights()])
+    assert len(att.weights) == 6
+    wq, bq, wk, bk, wv, bv = att.get_weights()
+    proj = lambda z, w, b: np.einsum("btd,dhk->bhtk", z, w) + b[None, :, None, :]
+    s = proj(x, wq, bq) @ proj(c, wk, bk).transpose(0, 1, 3, 2) / np.sqrt(3)
+    s = np.where(np.tril(np.ones((5, 5))) > 0, s, -np.inf)
+    p = np.exp(s - s.max(-1, keepdims=True)); p /= p.sum(-1, keepdims=True)
+    want = (p @ proj(c, wv, bv)).transpose(0, 2, 1, 3).reshape(2, 5, 6)
+    np.testing.assert_allclose(np_(att(x, context=c)), want, atol=1e-5)
+
+
+def test_reference_block_is_its_sublayers_composed():
+    blk = TransformerBlock(2, style="reference"); blk.build((None, None, 6))
+    r = np.random.default_rng(6)
+    blk.set_weights([r.normal(size=w.shape).astype("float32") * 0.5 for w in blk.get_weights()])
+    x = r.normal(size=(2, 5, 6)).astype("float32")
+    valid = np.ones((2, 5), bool); valid[1, :2] = False
+    q = blk.norm_attention(x)
+    y = blk.norm_ffn(q + blk.attention(q, valid=valid, context=x))
+    want = np_(y + blk.ffn_out(blk.ffn_in(y))) * valid[..., None]
+    np.testing.assert_allclose(np_(blk(x, valid=valid)), want, atol=1e-5)
+    assert blk.get_config()["style"] == "reference"
+    with pytest.raises(ValueError, match="style='post'"): TransformerBlock(style="post")
+
+
 def test_sasrec_net_is_causal_and_bucketing_exact():
     net = SASRecNet(25, dim=8, maxlen=9, n_blocks=2, n_heads=2, dropout=0.0); net.build()
     hist = np.array([[0, 0, 0, 3, 8, 1, 5, 7, 2]])
@@ -86,16 +116,17 @@ def syn():
     return leave_one_out(synthetic_log(n_users=300, n_items=40, seed=3)[0])
 
 
-@pytest.mark.parametrize("loss", ["bce", "softmax"])
-def test_sasrec_learns_and_round_trips(syn, loss, tmp_path):
+@pytest.mark.parametrize("loss, style", [("bce", "paper"), ("softmax", "paper"), ("bce", "reference")])
+def test_sasrec_learns_and_round_trips(syn, loss, style, tmp_path):
     seed_everything(0, deterministic=False)
     rec = SASRec(dim=16, maxlen=15, dropout=0.2, loss=loss, learning_rate=5e-3, epochs=4, patience=4, batch_size=32,
-                 validation_protocol="full").fit(syn, verbose=0)
+                 validation_protocol="full", style=style).fit(syn, verbose=0)
     assert len(rec.history["loss"]) == len(rec.history["val_NDCG@10"]) == 4
     assert rec.history["loss"][-1] < rec.history["loss"][0]
     assert evaluate(rec, syn)["NDCG@10"] > evaluate(Popularity().fit(syn), syn)["NDCG@10"]
     history = list(syn.index.decode([3, 17, 5]))
     again = SASRec.load(rec.save(tmp_path / "model"))
+    assert again.style == style and again.net.style == style
     assert list(again.recommend(history, k=5)) == list(rec.recommend(history, k=5))
     np.testing.assert_allclose(again.score([[3, 17, 5]])[:, 1:], rec.score([[3, 17, 5]])[:, 1:], atol=1e-5)
     maps = again.attention_maps(history)

@@ -57,7 +57,7 @@ class SelfAttention(keras.layers.Layer):
 
     `call(x, valid=None, training=False, return_attention=False, context=None)`: `x` is `(batch, time, dim)`,
     `valid` a boolean `(batch, time)` marking real (not padded) positions: padded keys get no weight, and padded
-    queries attend to nothing (their output is the output bias). Keys and values are projected from `context`
+    queries attend to nothing (their output is the output bias, zero without the projection). Keys and values are projected from `context`
     (same shape as `x`) when given, from `x` otherwise. Returns `(batch, time, dim)`, and with
     `return_attention=True` also the weights `(batch, H, time, time)`.
 
@@ -84,8 +84,8 @@ class SelfAttention(keras.layers.Layer):
     def _heads(self, z, n):
         "`n` stacked projections `(batch, time, n * H * d_h)` -> `n` tensors `(batch, H, time, d_h)`."
         z = ops.reshape(z, (-1, ops.shape(z)[1], n, self.num_heads, self.key_dim))
-        # unstack rather than slice: the gradient of a slice scatters into a zero tensor of the whole, a third
-        # of a padded training step's time at SASRec's width; unstack's gradient is a plain stack
+        # unstack rather than slice: the gradient of a slice scatters into a zero tensor of the whole, over a
+        # quarter of a padded training step's operation time at SASRec's width; unstack's gradient is a plain stack
         return ops.unstack(ops.transpose(z, (2, 0, 3, 1, 4)), n, axis=0)
 
     def call(self, x, valid=None, training=False, return_attention=False, context=None):
@@ -195,7 +195,8 @@ class SASRecNet(NextItemNet):
         super().__init__(n_items, dim, loss, tie_weights=True, output_bias=False, **kwargs)
         self.maxlen, self.n_blocks, self.n_heads, self.dropout_rate, self.style = maxlen, n_blocks, n_heads, dropout, style
         init = "glorot_uniform" if style == "reference" else "uniform"
-        self.embedding.embeddings_initializer = keras.initializers.get(init)        # not built yet: takes effect in build
+        if style == "reference":     # only then: each initializers.get draws a seed, which would shift every later one
+            self.embedding.embeddings_initializer = keras.initializers.get(init)    # not built yet: takes effect in build
         self.positions = keras.layers.Embedding(maxlen, dim, embeddings_initializer=init, name="positions")
         self.drop = keras.layers.Dropout(dropout)
         self.blocks = [TransformerBlock(n_heads, dropout, style=style, name=f"block_{i}") for i in range(n_blocks)]

@@ -72,7 +72,10 @@ def test_reference_block_is_its_sublayers_composed():
     y = blk.norm_ffn(q + blk.attention(q, valid=valid, context=x))
     want = np_(y + blk.ffn_out(blk.ffn_in(y))) * valid[..., None]
     np.testing.assert_allclose(np_(blk(x, valid=valid)), want, atol=1e-5)
-    assert blk.get_config()["style"] == "reference"
+    assert blk.get_config()["style"] == "reference" and blk.attention.get_config()["output_projection"] is False
+    net = SASRecNet(30, dim=8, maxlen=10, style="reference"); net.build()
+    for table, rows in ((net.embedding, 31), (net.positions, 10)):      # Glorot uniform, not Keras' default of ±0.05
+        assert 0.05 < np.abs(np_(table.embeddings)).max() <= np.sqrt(6 / (rows + 8))
     with pytest.raises(ValueError, match="style='post'"): TransformerBlock(style="post")
 
 

@@ -191,12 +191,11 @@ class SASRecNet(NextItemNet):
         if maxlen < 1 or n_blocks < 1: raise ValueError(f"maxlen={maxlen}, n_blocks={n_blocks}: both must be at least 1")
         if n_heads < 1 or dim % n_heads: raise ValueError(f"dim={dim} must be a positive multiple of n_heads={n_heads}")
         if not 0 <= dropout < 1: raise ValueError(f"dropout={dropout}: must be in [0, 1)")
-        if style not in STYLES: raise ValueError(f"style={style!r}: use one of {STYLES}")
         super().__init__(n_items, dim, loss, tie_weights=True, output_bias=False, **kwargs)
         self.maxlen, self.n_blocks, self.n_heads, self.dropout_rate, self.style = maxlen, n_blocks, n_heads, dropout, style
         init = "glorot_uniform" if style == "reference" else "uniform"
-        if style == "reference":     # only then: each initializers.get draws a seed, which would shift every later one
-            self.embedding.embeddings_initializer = keras.initializers.get(init)    # not built yet: takes effect in build
+        # set only for 'reference' (before build, so it takes effect): each initializers.get draws a seed
+        if style == "reference": self.embedding.embeddings_initializer = keras.initializers.get(init)
         self.positions = keras.layers.Embedding(maxlen, dim, embeddings_initializer=init, name="positions")
         self.drop = keras.layers.Dropout(dropout)
         self.blocks = [TransformerBlock(n_heads, dropout, style=style, name=f"block_{i}") for i in range(n_blocks)]

@@ -5,6 +5,7 @@
     python scripts/reproduce_sasrec.py --loss softmax       # the full softmax instead of one negative per position
     python scripts/reproduce_sasrec.py --json results/sasrec_games.json
     python scripts/reproduce_sasrec.py --style reference    # the blocks and initialisation of the authors' code
+    python scripts/reproduce_sasrec.py --style reference --padded   # ... and its batches: random users, padded to 50
 
 Training stops early when validation NDCG@10 (sampled protocol) has not improved for `--patience` epochs,
 with the best weights restored. A checkpoint folder (`--checkpoint-dir`, default in the user cache) lets a
@@ -14,8 +15,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import time
+from pathlib import Path
+
+
+def source_commit() -> str | None:
+    "The checkout's commit (with `+changes` when the tree differs from it), or None outside a git checkout."
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError): return None
+    return commit + ("+changes" if dirty else "")
 
 
 def main(argv=None) -> int:
@@ -26,10 +39,13 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--style", default="paper", choices=["paper", "reference"],
                    help="'paper': the paper's equations; 'reference': the released code's blocks and initialisation")
+    p.add_argument("--padded", action="store_true",
+                   help="batches of random users padded to 50, as the reference code trains (default: similar lengths, cut)")
     p.add_argument("--users", type=int, default=None, help="keep only the first N users (a quick run)")
     p.add_argument("--checkpoint-dir", default=None)
     p.add_argument("--json", help="also write the results to this file")
     args = p.parse_args(argv)
+    commit = source_commit()            # before training: the checkout may change while it runs
 
     import keras
     from platformdirs import user_cache_dir
@@ -38,7 +54,8 @@ def main(argv=None) -> int:
     from seqrec_nb.evaluate import MarkovChain, Popularity, evaluate
     from seqrec_nb.train import seed_everything
 
-    ck = args.checkpoint_dir or f"{user_cache_dir('seqrec_nb')}/reproduce_sasrec_{args.style}_{args.loss}_{args.seed}_{args.users or 'all'}"
+    ck = args.checkpoint_dir or (f"{user_cache_dir('seqrec_nb')}/reproduce_sasrec_{args.style}_{args.loss}_{args.seed}_"
+                                 f"{args.users or 'all'}{'_padded' if args.padded else ''}")
     log = load_sasrec_txt()
     if args.users: log = log[log.user_id.isin(log.user_id.unique()[:args.users])]
     games = leave_one_out(log)
@@ -51,7 +68,8 @@ def main(argv=None) -> int:
                   f"({time.perf_counter() - self.t:.1f} s with validation)", flush=True)
 
     t0 = time.perf_counter()
-    rec = SASRec(loss=args.loss, epochs=args.epochs, patience=args.patience, seed=args.seed, style=args.style)
+    rec = SASRec(loss=args.loss, epochs=args.epochs, patience=args.patience, seed=args.seed, style=args.style,
+                 bucket_by_length=not args.padded)
     rec.fit(games, checkpoint_dir=ck, verbose=0, callbacks=[Progress()])
     seconds = time.perf_counter() - t0
     rows = {}
@@ -60,7 +78,8 @@ def main(argv=None) -> int:
                       for m, v in evaluate(model, games, proto, progress=False).items() if m in ("HR@10", "NDCG@10")}
     epochs = len(rec.history["loss"])
     best = max(range(epochs), key=lambda i: rec.history["val_NDCG@10"][i]) + 1
-    print(f"\nSASRec on Games{f' (first {args.users} users)' if args.users else ''}, loss={args.loss}, style={args.style}, {epochs} epochs (best validation at epoch {best}), "
+    print(f"\nSASRec on Games{f' (first {args.users} users)' if args.users else ''}, loss={args.loss}, style={args.style}, "
+          f"{'padded' if args.padded else 'length-grouped'} batches, {epochs} epochs (best validation at epoch {best}), "
           f"{seconds:.0f} s wall time with validation, backend {keras.backend.backend()}\n")
     print(f"{'model':22s} {'sampled HR@10':>14s} {'sampled NDCG@10':>16s} {'full HR@10':>11s} {'full NDCG@10':>13s}")
     for name, r in rows.items():
@@ -68,8 +87,8 @@ def main(argv=None) -> int:
     print(f"{'SASRec (paper)':22s} {0.7410:14.4f} {0.5360:16.4f}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"loss": args.loss, "style": args.style, "epochs": epochs, "best_epoch": best, "seconds": seconds, "seed": args.seed,
-                       "backend": keras.backend.backend(), "results": rows, "history": rec.history}, f, indent=1)
+            json.dump({"loss": args.loss, "style": args.style, "epochs": epochs, "best_epoch": best, "seconds": seconds, "seed": args.seed, "padded": args.padded,
+                       "commit": commit, "backend": keras.backend.backend(), "results": rows, "history": rec.history}, f, indent=1)
     return 0
 
 

@@ -134,9 +134,12 @@ class NetRecommender(Recommender):
 
     Subclasses set at least these attributes in `__init__` (all settings are saved and passed back to
     `__init__` by `load`): `maxlen`, `loss`, `negatives`, `n_negatives`, `batch_size`, `epochs`,
-    `patience`, `validation_protocol`, `jit_compile`, `seed`; and implement `build_net(n_items)`.
+    `patience`, `validation_protocol`, `jit_compile`, `seed`; and implement `build_net(n_items)`. A subclass
+    may make `bucket_by_length` a setting too (see `NextItemBatches`): by default `fit` trains on batches of
+    similar-length histories cut to their longest.
     """
     net = None
+    bucket_by_length = True
 
     def build_net(self, n_items: int) -> NextItemNet: raise NotImplementedError
 
@@ -155,7 +158,7 @@ class NetRecommender(Recommender):
     def fit(self, split: Split, epochs: int | None = None, checkpoint_dir=None, verbose="auto", callbacks=()):
         "Train on `split`'s training sequences (at most `epochs`, default `self.epochs`); returns self."
         self.index = split.index
-        batches = self.batches(split)
+        batches = self.batches(split, bucket_by_length=self.bucket_by_length)
         self.net = self.build_net(split.n_items)
         self.net.set_sampler(batches.popularity if self.negatives == "popularity" else np.full(split.n_items, 1 / split.n_items))
         val = ValidationMetric(self, split, "NDCG@10", self.validation_protocol)

@@ -79,6 +79,19 @@ def test_reference_block_is_its_sublayers_composed():
     with pytest.raises(ValueError, match="style='post'"): TransformerBlock(style="post")
 
 
+def test_reference_attention_kernels_drawn_as_dense_layers():
+    """The reference style draws q/k/v as the code's (d, d) dense kernels; the paper style keeps Keras' narrower draw."""
+    keras_bound, dense_bound = np.sqrt(6 / (50 * 1 + 50 * 50)), np.sqrt(6 / (50 + 50))
+    ref, paper = TransformerBlock(1, style="reference"), TransformerBlock(1)
+    for blk in (ref, paper): blk.build((None, None, 50))
+    again = SelfAttention.from_config(ref.attention.get_config()); again.build((None, None, 50))
+    for att in (ref.attention, again):
+        kernels = [np_(w) for w in (att.w_query, att.w_key, att.w_value)]
+        assert all(keras_bound < np.abs(k).max() <= dense_bound for k in kernels)
+        assert not np.allclose(kernels[0], kernels[1])                  # one draw per kernel
+    assert np.abs(np_(paper.attention.w_query)).max() <= keras_bound
+
+
 def test_sasrec_net_is_causal_and_bucketing_exact():
     net = SASRecNet(25, dim=8, maxlen=9, n_blocks=2, n_heads=2, dropout=0.0); net.build()
     hist = np.array([[0, 0, 0, 3, 8, 1, 5, 7, 2]])

@@ -42,5 +42,6 @@ def test_reproduction_script_runs_and_reports(tmp_path, capsys):
     import json
     r = json.loads(out.read_text())
     assert r["epochs"] == 2 and set(r["results"]) == {"Popularity", "MarkovChain", "SASRec"}
+    assert r["commit"] is None or len(r["commit"].split("+")[0]) >= 7          # the code the numbers came from
     assert 0 <= r["results"]["SASRec"]["sampled NDCG@10"] <= 1
     assert "SASRec (paper)" in capsys.readouterr().out

@@ -22,11 +22,13 @@ from pathlib import Path
 
 
 def source_commit() -> str | None:
-    "The checkout's commit (with `+changes` when the tree differs from it), or None outside a git checkout."
+    """The checkout's commit, with `+changes` when the code that trains (the package, the scripts, the
+    dependencies) differs from it; None outside a git checkout."""
     here = Path(__file__).resolve().parent
+    git = lambda *a: subprocess.run(["git", *a], cwd=here, capture_output=True, text=True, check=True).stdout.strip()
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True).stdout.strip()
+        commit = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", "../seqrec_nb", "../scripts", "../pyproject.toml")
     except (OSError, subprocess.CalledProcessError): return None
     return commit + ("+changes" if dirty else "")
 

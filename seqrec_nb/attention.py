@@ -54,8 +54,8 @@ class SelfAttention(keras.layers.Layer):
         causal: mask the future (query `i` sees keys `j <= i`).
         output_projection: end with the output projection `W_O` (and its bias), as Keras does; without it the
             heads are only concatenated, `H * d_h` wide (SASRec's reference code).
-        kernel_initializer: initializer of the projection kernels (name, config or instance; each kernel gets
-            its own draw).
+        kernel_initializer: initializer of the projection kernels (name, config or instance). Each kernel gets
+            its own draw: a seeded initializer is used with seeds `seed`, `seed + 1`, ... in turn.
 
     `call(x, valid=None, training=False, return_attention=False, context=None)`: `x` is `(batch, time, dim)`,
     `valid` a boolean `(batch, time)` marking real (not padded) positions: padded keys get no weight, and padded
@@ -79,15 +79,19 @@ class SelfAttention(keras.layers.Layer):
     def build(self, input_shape):
         d, h, k = input_shape[-1], self.num_heads, self.key_dim
         self.dim = d
-        for name in ("query", "key", "value"):             # in MultiHeadAttention's order
-            setattr(self, f"w_{name}", self.add_weight((d, h, k), initializer=self._kernel_init(), name=f"{name}_kernel"))
+        for i, name in enumerate(("query", "key", "value")):             # in MultiHeadAttention's order
+            setattr(self, f"w_{name}", self.add_weight((d, h, k), initializer=self._kernel_init(i), name=f"{name}_kernel"))
             setattr(self, f"b_{name}", self.add_weight((h, k), initializer="zeros", name=f"{name}_bias"))
         if self.output_projection:
-            self.w_out = self.add_weight((h, k, d), initializer=self._kernel_init(), name="output_kernel")
+            self.w_out = self.add_weight((h, k, d), initializer=self._kernel_init(3), name="output_kernel")
             self.b_out = self.add_weight((d,), initializer="zeros", name="output_bias")
 
-    def _kernel_init(self):
-        return keras.initializers.get(self.kernel_initializer)
+    def _kernel_init(self, i: int):
+        spec = self.kernel_initializer
+        seed = spec.get("config", {}).get("seed") if isinstance(spec, dict) else None
+        if isinstance(seed, int):          # a seeded initializer returns the same values at every call
+            spec = spec | {"config": spec["config"] | {"seed": seed + i}}
+        return keras.initializers.get(spec)
 
     def _heads(self, z, n):
         "`n` stacked projections `(batch, time, n * H * d_h)` -> `n` tensors `(batch, H, time, d_h)`."
@@ -254,8 +258,9 @@ class SASRec(NetRecommender):
         jit_compile: XLA; `'auto'` decides with `seqrec_nb.train.choose_jit_compile`.
         seed: the batch order and the negatives (initial weights and dropout follow `seed_everything`).
         bucket_by_length: batches of similar-length histories cut to their longest (fast), or with False
-            batches of random users padded to `maxlen`, as the reference code trains. A batch's loss averages
-            over its positions, so the two weigh short and long histories differently.
+            batches of random users (each once per epoch) padded to `maxlen`, as the reference code batches
+            (it samples users with replacement). A batch's loss averages over its positions, so the two weigh
+            short and long histories differently.
 
     Example: `SASRec().fit(split).recommend(["A", "B"], k=10)`.
     """
@@ -268,6 +273,7 @@ class SASRec(NetRecommender):
         if dim % n_heads: raise ValueError(f"dim={dim} must be a multiple of n_heads={n_heads}")
         if not 0 <= dropout < 1: raise ValueError(f"dropout={dropout}: must be in [0, 1)")
         if style not in STYLES: raise ValueError(f"style={style!r}: use one of {STYLES}")
+        if not isinstance(bucket_by_length, (bool, np.bool_)): raise ValueError(f"bucket_by_length={bucket_by_length!r}: use True or False")
         self.dim, self.n_blocks, self.n_heads, self.dropout, self.maxlen = dim, n_blocks, n_heads, dropout, maxlen
         self.loss, self.negatives, self.n_negatives = loss, negatives, n_negatives
         self.learning_rate, self.batch_size, self.epochs, self.patience = learning_rate, batch_size, epochs, patience

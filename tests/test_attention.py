@@ -88,8 +88,11 @@ def test_reference_attention_kernels_drawn_as_dense_layers():
     for att in (ref.attention, again):
         kernels = [np_(w) for w in (att.w_query, att.w_key, att.w_value)]
         assert all(keras_bound < np.abs(k).max() <= dense_bound for k in kernels)
-        assert not np.allclose(kernels[0], kernels[1])                  # one draw per kernel
-    assert np.abs(np_(paper.attention.w_query)).max() <= keras_bound
+        assert all(not np.allclose(a, b) for i, a in enumerate(kernels) for b in kernels[i + 1:])   # one draw each
+    assert keras_bound / 2 < np.abs(np_(paper.attention.w_query)).max() <= keras_bound
+    seeded = SelfAttention(2, 3, kernel_initializer=keras.initializers.GlorotUniform(seed=7)); seeded.build((None, None, 6))
+    kernels = [np_(w) for w in (seeded.w_query, seeded.w_key, seeded.w_value, seeded.w_out)]
+    assert all(not np.allclose(a, b) for a, b in zip(kernels[:2], kernels[1:3]))     # seeds 7, 8, 9: no copies
 
 
 def test_sasrec_net_is_causal_and_bucketing_exact():
@@ -123,6 +126,7 @@ def test_errors():
     with pytest.raises(ValueError, match="dropout=1"): SASRec(dropout=1.0)
     with pytest.raises(ValueError, match="n_blocks=0"): SASRec(n_blocks=0)
     with pytest.raises(RuntimeError, match="not fitted"): SASRec().attention_maps(["a"])
+    with pytest.raises(ValueError, match="bucket_by_length='no'"): SASRec(bucket_by_length="no")
     blk = TransformerBlock(num_heads=3)
     with pytest.raises(ValueError, match="not divisible"): blk.build((None, None, 8))
 
@@ -149,6 +153,23 @@ def test_sasrec_learns_and_round_trips(syn, loss, style, tmp_path):
     assert len(maps) == 2 and maps[-1].shape == (1, 3, 3)
     np.testing.assert_allclose(maps[-1].sum(-1), 1, atol=1e-5)
     assert (np.triu(maps[-1][0], 1) == 0).all()
+
+
+@pytest.mark.parametrize("bucket", [True, False])
+def test_sasrec_batches_as_asked(syn, bucket, tmp_path):
+    """`bucket_by_length=False` trains on batches padded to maxlen (the reference code's), the default on cut ones."""
+    widths = []
+
+    class Recording(SASRec):
+        def batches(self, split, bucket_by_length=True):
+            b = super().batches(split, bucket_by_length)
+            widths.extend(np.shape(b[i][1])[1] for i in range(len(b)))
+            return b
+
+    rec = Recording(dim=8, maxlen=15, epochs=1, batch_size=32, bucket_by_length=bucket).fit(syn, verbose=0)
+    if bucket: assert min(widths) < 15
+    else: assert set(widths) == {15}
+    assert Recording.load(rec.save(tmp_path / "m")).bucket_by_length == bucket      # a saved setting
 
 
 def test_fully_masked_rows_stay_finite_in_float16():

@@ -20,7 +20,63 @@ from .evaluate import Recommender
 from .train import ValidationMetric, choose_jit_compile, describe_devices, fit, load_model, save_model
 
 # %% auto #0
-__all__ = ['LOSSES', 'NextItemNet', 'LastItemNet', 'check_settings', 'NetRecommender', 'FMCRec']
+__all__ = ['LOSSES', 'chunked_softmax_loss', 'NextItemNet', 'LastItemNet', 'check_settings', 'NetRecommender', 'FMCRec']
+
+# %% ../nbs/03_layers.ipynb #27b05085
+def chunked_softmax_loss(h, w, b, y, weights, chunk: int = 64):
+    """Weighted full-softmax cross-entropy `sum_p weights[p] * (logsumexp(l_p) - l_p[y[p]])` over the logits
+    `l = h @ w.T + b`, computed `chunk` positions at a time, with its gradient computed in the same pass.
+
+    Equal, in value and in the gradients for `h`, `w` and `b`, to
+    `sum(weights * sparse_categorical_crossentropy(y, h @ w.T + b, from_logits=True))`; `y` and `weights`
+    get no gradient. The `(P, N)` logits never exist whole: each chunk's logits become the chunk's gradient
+    `weights * (softmax - one_hot(y))` and feed the gradient products while still in cache, so the
+    backward pass only scales the stored gradients.
+
+    Args:
+        h: hidden states `(P, d)`.
+        w: item vectors `(N, d)`.
+        b: item biases `(N,)`.
+        y: target ids `(P,)`, in `[0, N)`.
+        weights: weight of each position `(P,)`; 0 leaves a position out (padding).
+        chunk: positions per chunk. 64 keeps a chunk's logits within a core's L2 cache at N of a few 10^4.
+    """
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(f"chunk={chunk!r}: must be a positive integer")
+    h, w, b = ops.copy(h), ops.copy(w), ops.copy(b)     # values, not variables: TensorFlow's custom_gradient wants tensors
+    y, weights = ops.cast(y, "int32"), ops.cast(weights, h.dtype)
+
+    @ops.custom_gradient
+    def loss_with_gradient(h, w, b):
+        n_pos, d, n_items = ops.shape(h)[0], ops.shape(h)[1], ops.shape(w)[0]
+        n_chunks = (n_pos + chunk - 1) // chunk
+        extra = n_chunks * chunk - n_pos                        # rows added to fill the last chunk, weight 0
+        hs = ops.reshape(ops.pad(h, [[0, extra], [0, 0]]), (n_chunks, chunk, d))
+        ys = ops.reshape(ops.pad(y, [[0, extra]]), (n_chunks, chunk))
+        ws = ops.reshape(ops.pad(weights, [[0, extra]]), (n_chunks, chunk, 1))
+
+        def one_chunk(i, carry):
+            total, dh, dw, db = carry
+            hi, yi, wi = hs[i], ys[i], ws[i]
+            logits = ops.matmul(hi, ops.transpose(w)) + b
+            top = ops.max(logits, axis=1, keepdims=True)
+            e = ops.exp(logits - top)
+            z = ops.sum(e, axis=1, keepdims=True)
+            target = ops.take_along_axis(logits, yi[:, None], axis=1)
+            total = total + ops.sum(wi * (ops.log(z) + top - target))
+            g = e * (wi / z) - ops.one_hot(yi, n_items, dtype=h.dtype) * wi
+            dh = ops.slice_update(dh, (i, 0, 0), ops.matmul(g, w)[None])
+            return total, dh, dw + ops.matmul(ops.transpose(g), hi), db + ops.sum(g, axis=0)
+
+        start = (ops.zeros((), h.dtype), ops.zeros_like(hs), ops.zeros_like(w), ops.zeros_like(b))
+        total, dh, dw, db = ops.fori_loop(0, n_chunks, one_chunk, start)
+        dh = ops.reshape(dh, (n_chunks * chunk, d))[:n_pos]
+
+        def gradient(*args, upstream=None):
+            if upstream is None: (upstream,) = args            # TensorFlow and JAX pass it positionally
+            return upstream * dh, upstream * dw, upstream * db
+        return total, gradient
+    return loss_with_gradient(h, w, b)
 
 # %% ../nbs/03_layers.ipynb #e175c094
 LOSSES = ("softmax", "bce", "sampled_softmax")
@@ -33,6 +89,10 @@ class NextItemNet(keras.Model):
     (`inputs` is the history `(batch, time)` of dense ids, 0 for padding, or a dict holding it under
     `"history"`), extend `build`, and add their own arguments to `get_config`.
 
+    `softmax_chunk` (a class attribute, settable on an instance) is the number of positions
+    `chunked_softmax_loss` scores at a time when training with the full softmax; `None` computes the
+    training loss from the whole `logits` instead (same loss and gradients, slower, more memory).
+
     Args:
         n_items: number of items (dense ids `1..n_items`; 0 is padding).
         dim: embedding size, and the size of the hidden states `call` returns.
@@ -42,6 +102,8 @@ class NextItemNet(keras.Model):
         tie_weights: score with the input embedding instead of a separate output embedding.
         output_bias: add a learned per-item bias to the scores.
     """
+    softmax_chunk: int | None = 64
+
     def __init__(self, n_items: int, dim: int = 64, loss: str = "softmax", tie_weights: bool = False,
                  output_bias: bool = True, **kwargs):
         super().__init__(**kwargs)
@@ -64,12 +126,15 @@ class NextItemNet(keras.Model):
         "The output item vectors `(n_items + 1, dim)`: the input embedding itself when weights are tied."
         return (self.embedding if self.tie_weights else self.output_embedding).embeddings
 
+    def score_bias(self, dtype="float32"):
+        "The bias added to every item's score `(n_items + 1,)`: the output bias, and -1e4 for padding (id 0)."
+        pad = ops.one_hot(0, self.n_items + 1, dtype=dtype) * -1e4
+        return pad if self.output_bias is None else self.output_bias + pad
+
     def logits(self, h):
         "Scores over all item ids for hidden states `h` `(..., dim)`; padding (id 0) gets -1e4, never a candidate."
-        pad = ops.one_hot(0, self.n_items + 1, dtype=h.dtype) * -1e4
-        bias = pad if self.output_bias is None else self.output_bias + pad
         flat = ops.reshape(h, (-1, self.dim))          # one 2-D product: cheaper to differentiate than a batched one
-        out = ops.matmul(flat, ops.transpose(self.item_vectors())) + bias
+        out = ops.matmul(flat, ops.transpose(self.item_vectors())) + self.score_bias(h.dtype)
         return ops.reshape(out, (*ops.shape(h)[:-1], self.n_items + 1))
 
     def set_sampler(self, q):
@@ -102,10 +167,13 @@ class NextItemNet(keras.Model):
         return keras.losses.sparse_categorical_crossentropy(ops.zeros_like(y), s, from_logits=True)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        valid = ops.cast(ops.not_equal(y, 0), y_pred.dtype)
+        weights = valid / ops.maximum(ops.sum(valid), 1.0)            # the mean over real positions
+        if self.loss_kind == "softmax" and training and self.softmax_chunk is not None:
+            return chunked_softmax_loss(ops.reshape(y_pred, (-1, self.dim)), self.item_vectors(), self.score_bias(y_pred.dtype),
+                                        ops.reshape(y, (-1,)), ops.reshape(weights, (-1,)), chunk=self.softmax_chunk)
         negatives = x.get("negatives") if isinstance(x, dict) else None
-        per_position = self.position_losses(y_pred, y, negatives)
-        valid = ops.cast(ops.not_equal(y, 0), per_position.dtype)
-        return ops.sum(per_position * valid) / ops.maximum(ops.sum(valid), 1.0)
+        return ops.sum(self.position_losses(y_pred, y, negatives) * weights)
 
     def get_config(self):
         return {"n_items": self.n_items, "dim": self.dim, "loss": self.loss_kind, "tie_weights": self.tie_weights,

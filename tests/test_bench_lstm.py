@@ -28,7 +28,9 @@ def test_matmul_rate_is_measured():
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="one backend is enough for the script's plumbing; "
                     "LSTMRec itself is tested on every backend in test_lstm.py")
-def test_one_configuration_runs_on_real_data():
-    r = bench.run_one("softmax", False, n_batches=2, dim=16)
+@pytest.mark.parametrize("chunked", [True, False])
+def test_one_configuration_runs_on_real_data(chunked):
+    r = bench.run_one("softmax", False, n_batches=2, dim=16, chunked=chunked)
     assert r["sequences"] > 0 and r["epoch_s"] > 0 and np.isfinite(r["final_loss"])
     assert r["flops"]["output"] > r["flops"]["lstm"] > 0 and r["peak_rss_mib"] >= r["rss_before_training_mib"]
+    assert r["chunked"] is chunked and r["softmax_chunk"] == (64 if chunked else None)

@@ -1,10 +1,12 @@
 """seqrec_nb.layers: the shared output layer, losses and recommender plumbing. Backend-neutral."""
+import keras
 import numpy as np
 import pytest
 from keras import ops
 
 from seqrec_nb.data import leave_one_out, pad_sequences, synthetic_log
-from seqrec_nb.layers import FMCRec, LastItemNet
+from seqrec_nb.layers import FMCRec, LastItemNet, chunked_softmax_loss
+from seqrec_nb.lstm import value_and_grad
 from seqrec_nb.train import seed_everything
 
 
@@ -22,3 +24,42 @@ def test_net_errors():
     net = LastItemNet(10, dim=4, loss="bce"); net.build()
     with pytest.raises(ValueError, match="needs negatives"): net.compute_loss(np.ones((1, 3), "int32"), np.ones((1, 3), "int32"), net(np.ones((1, 3), "int32")))
     with pytest.raises(ValueError, match="10 probabilities"): net.set_sampler(np.ones(4) / 4)
+
+
+def direct_softmax_loss(h, w, b, y, weights):
+    logits = ops.matmul(h, ops.transpose(w)) + b
+    return ops.sum(ops.multiply(weights, keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)))
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 40, 64])
+def test_chunked_softmax_loss_matches_the_direct_one(chunk):
+    """Value and the gradients for h, w and b, with 40 positions (not a multiple of 7), zero weights included."""
+    r = np.random.default_rng(chunk)
+    h, w, b = (r.normal(size=s).astype("float32") for s in [(40, 6), (33, 6), (33,)])
+    y, weights = r.integers(0, 33, 40), r.random(40).astype("float32")
+    weights[::9] = 0
+    want, want_grads = value_and_grad(lambda h, w, b: direct_softmax_loss(h, w, b, y, weights), h, w, b)
+    got, got_grads = value_and_grad(lambda h, w, b: chunked_softmax_loss(h, w, b, y, weights, chunk=chunk), h, w, b)
+    assert got == pytest.approx(want, rel=1e-5)
+    for g, g0 in zip(got_grads, want_grads): np.testing.assert_allclose(g, g0, atol=1e-5 * np.abs(g0).max())
+    with pytest.raises(ValueError, match="chunk=True"): chunked_softmax_loss(h, w, b, y, weights, chunk=True)
+
+
+@pytest.mark.parametrize("jit", [False] + ([True] if keras.backend.backend() != "torch" else []))
+def test_full_softmax_trains_the_same_chunked_or_not(jit):
+    """`fit` from the same weights on the same batches: chunked (the default) or from the whole logits."""
+    r = np.random.default_rng(4)
+    x = r.integers(0, 31, size=(16, 9)); y = np.where(x > 0, r.integers(1, 31, size=(16, 9)), 0)
+
+    def weights_after_fit(softmax_chunk):
+        seed_everything(0, deterministic=not jit)
+        net = LastItemNet(30, dim=6, loss="softmax", tie_weights=True); net.softmax_chunk = softmax_chunk; net.build()
+        before = [ops.convert_to_numpy(v) for v in net.weights]
+        net.compile(keras.optimizers.Adam(0.05), jit_compile=jit)
+        net.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+        return before, [ops.convert_to_numpy(v) for v in net.weights]
+
+    (start, chunked), (start_direct, direct) = weights_after_fit(16), weights_after_fit(None)
+    for a, b in zip(start, start_direct): np.testing.assert_array_equal(a, b)
+    for a, b in zip(chunked, direct): np.testing.assert_allclose(a, b, atol=1e-4)
+    assert max(float(np.abs(a - s).max()) for a, s in zip(chunked, start)) > 0.1      # it trained

@@ -14,7 +14,7 @@ import numpy as np
 from keras import ops
 
 from .data import pad_sequences
-from .layers import NetRecommender, NextItemNet, check_settings
+from .layers import Dropout, NetRecommender, NextItemNet, check_settings
 
 # %% auto #0
 __all__ = ['STYLES', 'causal_mask', 'attention_weights', 'scaled_dot_product_attention', 'SelfAttention', 'TransformerBlock',
@@ -74,7 +74,7 @@ class SelfAttention(keras.layers.Layer):
         # kept serialised: keras.initializers.get then makes a fresh initializer, with its own seed, per kernel
         self.kernel_initializer = (kernel_initializer if isinstance(kernel_initializer, (str, dict))
                                    else keras.initializers.serialize(kernel_initializer))
-        self.attention_dropout = keras.layers.Dropout(dropout)
+        self.attention_dropout = Dropout(dropout)
 
     def build(self, input_shape):
         d, h, k = input_shape[-1], self.num_heads, self.key_dim
@@ -161,7 +161,7 @@ class TransformerBlock(keras.layers.Layer):
         self.norm_ffn = keras.layers.LayerNormalization(epsilon=1e-8, name="norm_ffn")
         self.ffn_in = keras.layers.Dense(self.ffn_dim or d, activation="relu", name="ffn_in")
         self.ffn_out = keras.layers.Dense(d, name="ffn_out")
-        self.drops = [keras.layers.Dropout(self.dropout_rate) for _ in range(3)]
+        self.drops = [Dropout(self.dropout_rate) for _ in range(3)]
         for layer, shape in ((self.norm_attention, input_shape), (self.attention, input_shape), (self.norm_ffn, input_shape),
                              (self.ffn_in, input_shape), (self.ffn_out, (*input_shape[:-1], self.ffn_dim or d))):
             layer.build(shape)
@@ -215,7 +215,7 @@ class SASRecNet(NextItemNet):
         # set only for 'reference' (before build, so it takes effect): each initializers.get draws a seed
         if style == "reference": self.embedding.embeddings_initializer = keras.initializers.get(init)
         self.positions = keras.layers.Embedding(maxlen, dim, embeddings_initializer=init, name="positions")
-        self.drop = keras.layers.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.blocks = [TransformerBlock(n_heads, dropout, style=style, name=f"block_{i}") for i in range(n_blocks)]
         self.final_norm = keras.layers.LayerNormalization(epsilon=1e-8, name="final_norm")
 

@@ -20,7 +20,8 @@ from .evaluate import Recommender
 from .train import ValidationMetric, choose_jit_compile, describe_devices, fit, load_model, save_model
 
 # %% auto #0
-__all__ = ['LOSSES', 'chunked_softmax_loss', 'NextItemNet', 'LastItemNet', 'check_settings', 'NetRecommender', 'FMCRec']
+__all__ = ['LOSSES', 'chunked_softmax_loss', 'Dropout', 'NextItemNet', 'LastItemNet', 'check_settings', 'NetRecommender',
+           'FMCRec']
 
 # %% ../nbs/03_layers.ipynb #27b05085
 def chunked_softmax_loss(h, w, b, y, weights, chunk: int = 64):
@@ -78,6 +79,25 @@ def chunked_softmax_loss(h, w, b, y, weights, chunk: int = 64):
         return total, gradient
     return loss_with_gradient(h, w, b)
 
+# %% ../nbs/03_layers.ipynb #34b131d7
+@keras.saving.register_keras_serializable("seqrec_nb")
+class Dropout(keras.layers.Dropout):
+    """`keras.layers.Dropout`, drawing its mask with the ThreeFry generator on TensorFlow under XLA.
+
+    Same distribution and arguments as Keras' layer; under XLA (`xla=True`, which `NextItemNet.compile`
+    sets when it compiles with `jit_compile=True`) TensorFlow draws the mask with ThreeFry instead of Philox,
+    which XLA compiles to much faster code on CPUs. Elsewhere, or with a `noise_shape`, it is Keras' layer.
+    """
+    xla = False
+
+    def call(self, inputs, training=False):
+        if not (training and self.xla and self.rate > 0 and self.noise_shape is None and keras.backend.backend() == "tensorflow"):
+            return super().call(inputs, training=training)
+        import tensorflow as tf
+        seed = tf.cast(tf.math.floormod(self.seed_generator.next(), tf.int32.max - 1), "int32")   # as Keras' TF backend does
+        keep = tf.random.stateless_uniform(tf.shape(inputs), seed, dtype=inputs.dtype, alg="threefry") >= self.rate
+        return tf.where(keep, inputs / (1 - self.rate), tf.zeros_like(inputs))
+
 # %% ../nbs/03_layers.ipynb #e175c094
 LOSSES = ("softmax", "bce", "sampled_softmax")
 
@@ -116,6 +136,11 @@ class NextItemNet(keras.Model):
         self.output_bias = self.add_weight((n_items + 1,), initializer="zeros", name="output_bias") if output_bias else None
         # log-probability of each item under the negative sampler, for the log-Q correction
         self.log_q = self.add_weight((n_items + 1,), initializer="zeros", trainable=False, name="log_q")
+
+    def compile(self, *args, **kwargs):
+        super().compile(*args, **kwargs)
+        for layer in self._flatten_layers():              # tell `Dropout` layers whether XLA compiles them
+            if isinstance(layer, Dropout): layer.xla = bool(self.jit_compile)
 
     def build(self, input_shape=None):
         self.embedding.build((None,))

@@ -179,3 +179,24 @@ def test_fully_masked_rows_stay_finite_in_float16():
     mask = np.array([[False, False], [True, False]])
     w = np_(attention_weights(q, q, mask)).astype("float32")
     assert np.isfinite(w).all() and w[0, 1, 0] == 1.0
+
+
+@pytest.mark.parametrize("jit", [False] + ([True] if keras.backend.backend() != "torch" else []))
+def test_compile_tells_every_dropout_layer_about_xla_and_training_still_drops(jit):
+    """SASRecNet's nine dropout layers (input, and per block the attention weights and three sub-layer outputs) learn
+    from `compile` whether XLA compiles them; on TensorFlow under XLA they draw with ThreeFry, at the same rate."""
+    from seqrec_nb.layers import Dropout
+    net = SASRecNet(30, dim=8, maxlen=12, n_blocks=2, n_heads=1, dropout=0.4); net.build()
+    drops = [layer for layer in net._flatten_layers() if isinstance(layer, Dropout)]
+    assert len(drops) == 9 and not any(d.xla for d in drops)
+    seed_everything(0, deterministic=not jit)
+    net.compile(keras.optimizers.Adam(1e-3), jit_compile=jit)
+    assert all(d.xla is jit for d in drops)
+    x = np.ones((100, 40, 40), "float32")
+    if jit and keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+        out = np_(tf.function(lambda v: drops[0](v, training=True), jit_compile=True)(x))
+    else:
+        out = np_(drops[0](x, training=True))
+    kept = out != 0
+    assert abs(kept.mean() - 0.6) < 0.005 and np.allclose(out[kept], 1 / 0.6)

@@ -473,6 +473,9 @@ class NextItemBatches(keras.utils.PyDataset):
     The order of epoch `e` and the negatives of its batch `i` depend only on `(seed, e, i)`, so a run
     resumed at epoch `e` (see `set_epoch`) sees exactly the batches an uninterrupted run would.
     `drop_remainder=True` leaves out the last, smaller batch (data-parallel training wants equal ones).
+    `fill_last=True` (without bucketing) fills it up with empty rows instead (all padding, no target, so
+    no loss): every batch then has the shape `(batch_size, maxlen)`, and code compiled for it (XLA) is
+    compiled once. (With a second shape, TensorFlow can retrace and recompile in a later epoch.)
     `bucket_by_length=True` groups sequences of similar length into each batch (which batch, and the
     batches' order, still shuffled per epoch) and cuts the batch to its longest sequence, rounded up by
     `bucket_width` (so a compiling backend sees few shapes): the same training pairs with far less
@@ -480,7 +483,8 @@ class NextItemBatches(keras.utils.PyDataset):
     """
     def __init__(self, sequences, n_items: int, maxlen: int = 50, batch_size: int = 128,
                  negatives: str | None = None, n_negatives: int = 1, shuffle: bool = True,
-                 seed: int = 0, drop_remainder: bool = False, bucket_by_length: bool = False, **kwargs):
+                 seed: int = 0, drop_remainder: bool = False, bucket_by_length: bool = False,
+                 fill_last: bool = False, **kwargs):
         super().__init__(**kwargs)
         if negatives not in (None, "uniform", "popularity"):
             raise ValueError(f"negatives={negatives!r}: use None, 'uniform' or 'popularity'")
@@ -496,7 +500,7 @@ class NextItemBatches(keras.utils.PyDataset):
         self.n_items, self.batch_size, self.shuffle, self.seed = n_items, batch_size, shuffle, seed
         self.drop_remainder = drop_remainder     # data-parallel training on JAX needs equal batches
         self.negatives, self.n_negatives = negatives, n_negatives
-        self.bucket_by_length = bucket_by_length
+        self.bucket_by_length, self.fill_last = bucket_by_length, fill_last
         self.lengths = (self.inputs != 0).sum(axis=1)
         counts = np.bincount(flat, minlength=n_items + 1)[1:].astype("float64")
         self.popularity = counts / counts.sum()
@@ -548,6 +552,9 @@ class NextItemBatches(keras.utils.PyDataset):
         if self.bucket_by_length:
             width = min(x.shape[1], bucket_width(int(self.lengths[rows].max())))
             x, y = x[:, -width:], y[:, -width:]
+        elif self.fill_last and len(rows) < self.batch_size:
+            empty = np.zeros((self.batch_size - len(rows), x.shape[1]), x.dtype)
+            x, y = np.concatenate([x, empty]), np.concatenate([y, empty])
         if self.negatives is None: return x, y
         rng = np.random.default_rng([self.seed, self.epoch, i])
         return {"history": x, "negatives": self._sample(y, rng)}, y

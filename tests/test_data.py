@@ -164,3 +164,24 @@ def test_bad_files(tmp_path):
     with pytest.raises(ValueError, match="expected two integers per line"): load_sasrec_txt(txt)
     txt.write_text("1 2 3\n1 4 5\n")
     with pytest.raises(ValueError, match="found 3 fields"): load_sasrec_txt(txt)
+
+
+@pytest.mark.parametrize("negatives", [None, "uniform"])
+def test_fill_last_pads_the_short_batch_with_empty_rows(negatives):
+    """`fill_last=True`: every padded batch has the shape (batch_size, maxlen); the last one's real rows are those
+    it has without filling, and the added rows are all padding, with no target (so they add nothing to a loss)."""
+    seqs = [[1, 2, 3], [2, 3, 4, 5], [5, 1], [3, 3, 2], [4, 1, 2, 3, 5]]
+    kw = dict(n_items=5, maxlen=4, batch_size=2, negatives=negatives, seed=3)
+    plain, filled = NextItemBatches(seqs, **kw), NextItemBatches(seqs, fill_last=True, **kw)
+    assert len(plain) == len(filled) == 3
+    y_of = lambda b, i: b[i][1]
+    x_of = lambda b, i: b[i][0]["history"] if negatives else b[i][0]
+    assert {y_of(filled, i).shape for i in range(3)} == {(2, 4)} and y_of(plain, 2).shape == (1, 4)
+    for i in range(3):
+        n = len(y_of(plain, i))
+        np.testing.assert_array_equal(y_of(filled, i)[:n], y_of(plain, i))
+        np.testing.assert_array_equal(x_of(filled, i)[:n], x_of(plain, i))
+        assert not y_of(filled, i)[n:].any() and not x_of(filled, i)[n:].any()
+    if negatives: assert filled[2][0]["negatives"].shape == (2, 4, 1)
+    assert len(NextItemBatches(seqs, fill_last=True, drop_remainder=True, **kw)) == 2
+    assert {NextItemBatches(seqs, fill_last=True, bucket_by_length=True, **kw)[i][1].shape[0] for i in range(3)} == {2, 1}

@@ -20,8 +20,8 @@ from .evaluate import Recommender
 from .train import ValidationMetric, choose_jit_compile, describe_devices, fit, load_model, save_model
 
 # %% auto #0
-__all__ = ['LOSSES', 'chunked_softmax_loss', 'Dropout', 'NextItemNet', 'LastItemNet', 'check_settings', 'NetRecommender',
-           'FMCRec']
+__all__ = ['LOSSES', 'chunked_softmax_loss', 'Dropout', 'mark_xla_dropout', 'NextItemNet', 'LastItemNet', 'check_settings',
+           'NetRecommender', 'FMCRec']
 
 # %% ../nbs/03_layers.ipynb #27b05085
 def chunked_softmax_loss(h, w, b, y, weights, chunk: int = 64):
@@ -40,12 +40,14 @@ def chunked_softmax_loss(h, w, b, y, weights, chunk: int = 64):
         b: item biases `(N,)`.
         y: target ids `(P,)`, in `[0, N)`.
         weights: weight of each position `(P,)`; 0 leaves a position out (padding).
-        chunk: positions per chunk. 64 keeps a chunk's logits within a core's L2 cache at N of a few 10^4.
+        chunk: positions per chunk. At 64 a chunk's logits are a few MB (6 MB at N = 23,716), which stay in the
+            processor's cache; 64 was the fastest of 64, 128 and 256 on this project's CPU machine.
     """
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
         raise ValueError(f"chunk={chunk!r}: must be a positive integer")
-    h, w, b = ops.copy(h), ops.copy(w), ops.copy(b)     # values, not variables: TensorFlow's custom_gradient wants tensors
-    y, weights = ops.cast(y, "int32"), ops.cast(weights, h.dtype)
+    w = ops.copy(w)                  # values, not variables: TensorFlow's custom_gradient wants tensors
+    h, b = ops.copy(ops.cast(h, w.dtype)), ops.copy(ops.cast(b, w.dtype))    # float16 states (mixed precision): scored in float32
+    y, weights = ops.cast(y, "int32"), ops.cast(weights, w.dtype)
 
     @ops.custom_gradient
     def loss_with_gradient(h, w, b):
@@ -84,19 +86,26 @@ def chunked_softmax_loss(h, w, b, y, weights, chunk: int = 64):
 class Dropout(keras.layers.Dropout):
     """`keras.layers.Dropout`, drawing its mask with the ThreeFry generator on TensorFlow under XLA.
 
-    Same distribution and arguments as Keras' layer; under XLA (`xla=True`, which `NextItemNet.compile`
-    sets when it compiles with `jit_compile=True`) TensorFlow draws the mask with ThreeFry instead of Philox,
-    which XLA compiles to much faster code on CPUs. Elsewhere, or with a `noise_shape`, it is Keras' layer.
+    Same distribution and arguments as Keras' layer; under XLA (`xla=True`, which `mark_xla_dropout` sets on a
+    model compiled with `jit_compile=True`, as `NetRecommender` does) TensorFlow draws the mask with ThreeFry
+    instead of Philox, which XLA compiles to much faster code on CPUs. Elsewhere, or with a `noise_shape`, it is
+    Keras' layer.
     """
     xla = False
 
     def call(self, inputs, training=False):
-        if not (training and self.xla and self.rate > 0 and self.noise_shape is None and keras.backend.backend() == "tensorflow"):
+        if not (training and self.xla and 0 < self.rate < 1 and self.noise_shape is None and keras.backend.backend() == "tensorflow"):
             return super().call(inputs, training=training)
         import tensorflow as tf
         seed = tf.cast(tf.math.floormod(self.seed_generator.next(), tf.int32.max - 1), "int32")   # as Keras' TF backend does
         keep = tf.random.stateless_uniform(tf.shape(inputs), seed, dtype=inputs.dtype, alg="threefry") >= self.rate
         return tf.where(keep, inputs / (1 - self.rate), tf.zeros_like(inputs))
+
+def mark_xla_dropout(model: keras.Model) -> keras.Model:
+    "Tell every `Dropout` inside the compiled, built `model` whether XLA compiles its training step; `model` back."
+    for layer in model._flatten_layers():
+        if isinstance(layer, Dropout): layer.xla = bool(model.jit_compile)
+    return model
 
 # %% ../nbs/03_layers.ipynb #e175c094
 LOSSES = ("softmax", "bce", "sampled_softmax")
@@ -136,11 +145,6 @@ class NextItemNet(keras.Model):
         self.output_bias = self.add_weight((n_items + 1,), initializer="zeros", name="output_bias") if output_bias else None
         # log-probability of each item under the negative sampler, for the log-Q correction
         self.log_q = self.add_weight((n_items + 1,), initializer="zeros", trainable=False, name="log_q")
-
-    def compile(self, *args, **kwargs):
-        super().compile(*args, **kwargs)
-        for layer in self._flatten_layers():              # tell `Dropout` layers whether XLA compiles them
-            if isinstance(layer, Dropout): layer.xla = bool(self.jit_compile)
 
     def build(self, input_shape=None):
         self.embedding.build((None,))
@@ -192,13 +196,13 @@ class NextItemNet(keras.Model):
         return keras.losses.sparse_categorical_crossentropy(ops.zeros_like(y), s, from_logits=True)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        valid = ops.cast(ops.not_equal(y, 0), y_pred.dtype)
+        valid = ops.cast(ops.not_equal(y, 0), "float32")
         weights = valid / ops.maximum(ops.sum(valid), 1.0)            # the mean over real positions
         if self.loss_kind == "softmax" and training and self.softmax_chunk is not None:
-            return chunked_softmax_loss(ops.reshape(y_pred, (-1, self.dim)), self.item_vectors(), self.score_bias(y_pred.dtype),
+            return chunked_softmax_loss(ops.reshape(y_pred, (-1, self.dim)), self.item_vectors(), self.score_bias("float32"),
                                         ops.reshape(y, (-1,)), ops.reshape(weights, (-1,)), chunk=self.softmax_chunk)
         negatives = x.get("negatives") if isinstance(x, dict) else None
-        return ops.sum(self.position_losses(y_pred, y, negatives) * weights)
+        return ops.sum(ops.cast(self.position_losses(y_pred, y, negatives), "float32") * weights)
 
     def get_config(self):
         return {"n_items": self.n_items, "dim": self.dim, "loss": self.loss_kind, "tie_weights": self.tie_weights,
@@ -240,7 +244,7 @@ class NetRecommender(Recommender):
         "Compile `net` with `optimizer`, XLA decided by `jit_compile` (`'auto'`: `choose_jit_compile`)."
         jit = choose_jit_compile(describe_devices()) if self.jit_compile == "auto" else self.jit_compile
         net.compile(optimizer, jit_compile=jit)
-        return net
+        return mark_xla_dropout(net)
 
     def batches(self, split: Split, bucket_by_length: bool = True) -> NextItemBatches:
         "The training batches of `split` for this recommender's loss; padded ones all of one shape (`fill_last`)."

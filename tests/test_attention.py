@@ -187,13 +187,15 @@ def test_fully_masked_rows_stay_finite_in_float16():
 def test_compile_tells_every_dropout_layer_about_xla_and_training_still_drops(jit):
     """SASRecNet's nine dropout layers (input, and per block the attention weights and three sub-layer outputs) learn
     from `compile` whether XLA compiles them; on TensorFlow under XLA they draw with ThreeFry, at the same rate."""
-    from seqrec_nb.layers import Dropout
+    from seqrec_nb.layers import Dropout, mark_xla_dropout
     net = SASRecNet(30, dim=8, maxlen=12, n_blocks=2, n_heads=1, dropout=0.4); net.build()
     drops = [layer for layer in net._flatten_layers() if isinstance(layer, Dropout)]
     assert len(drops) == 9 and not any(d.xla for d in drops)
     seed_everything(0, deterministic=not jit)
     net.compile(keras.optimizers.Adam(1e-3), jit_compile=jit)
-    assert all(d.xla is jit for d in drops)
+    assert all(d.xla is jit for d in mark_xla_dropout(net)._flatten_layers() if isinstance(d, Dropout))
+    built = SASRec(dim=8, maxlen=12, dropout=0.4, jit_compile=jit).build_net(30)           # as `fit` builds it
+    assert sum(isinstance(d, Dropout) and d.xla is jit for d in built._flatten_layers()) == 9
     x = np.ones((100, 40, 40), "float32")
     if jit and keras.backend.backend() == "tensorflow":
         import tensorflow as tf

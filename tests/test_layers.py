@@ -26,6 +26,9 @@ def test_net_errors():
     with pytest.raises(ValueError, match="10 probabilities"): net.set_sampler(np.ones(4) / 4)
 
 
+def np_(x): return ops.convert_to_numpy(x)
+
+
 def direct_softmax_loss(h, w, b, y, weights):
     logits = ops.matmul(h, ops.transpose(w)) + b
     return ops.sum(ops.multiply(weights, keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)))
@@ -63,3 +66,15 @@ def test_full_softmax_trains_the_same_chunked_or_not(jit):
     for a, b in zip(start, start_direct): np.testing.assert_array_equal(a, b)
     for a, b in zip(chunked, direct): np.testing.assert_allclose(a, b, atol=1e-4)
     assert max(float(np.abs(a - s).max()) for a, s in zip(chunked, start)) > 0.1      # it trained
+
+
+def test_chunked_softmax_loss_scores_float16_states_in_float32():
+    """Under mixed precision the hidden states arrive in float16: the loss is computed in float32 and the
+    gradient for h comes back in float16."""
+    r = np.random.default_rng(0)
+    h, w, b = r.normal(size=(20, 4)).astype("float32"), r.normal(size=(9, 4)).astype("float32"), np.zeros(9, "float32")
+    y, weights = r.integers(0, 9, 20), np.full(20, 0.05, "float32")
+    h16 = h.astype("float16")
+    got, (g,) = value_and_grad(lambda a: chunked_softmax_loss(a, w, b, y, weights, chunk=8), h16)
+    want = float(np_(direct_softmax_loss(h16.astype("float32"), w, b, y, weights)))
+    assert got == pytest.approx(want, rel=1e-5) and g.dtype == np.float16

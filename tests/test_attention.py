@@ -186,7 +186,8 @@ def test_fully_masked_rows_stay_finite_in_float16():
 @pytest.mark.parametrize("jit", [False] + ([True] if keras.backend.backend() != "torch" else []))
 def test_compile_tells_every_dropout_layer_about_xla_and_training_still_drops(jit):
     """SASRecNet's nine dropout layers (input, and per block the attention weights and three sub-layer outputs) learn
-    from `compile` whether XLA compiles them; on TensorFlow under XLA they draw with ThreeFry, at the same rate."""
+    from `mark_xla_dropout` (which `SASRec` calls after compiling) whether XLA compiles them; on TensorFlow under
+    XLA they draw with ThreeFry, at the same rate."""
     from seqrec_nb.layers import Dropout, mark_xla_dropout
     net = SASRecNet(30, dim=8, maxlen=12, n_blocks=2, n_heads=1, dropout=0.4); net.build()
     drops = [layer for layer in net._flatten_layers() if isinstance(layer, Dropout)]

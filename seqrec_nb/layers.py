@@ -20,28 +20,38 @@ from .evaluate import Recommender
 from .train import ValidationMetric, choose_jit_compile, describe_devices, fit, load_model, save_model
 
 # %% auto #0
-__all__ = ['LOSSES', 'chunked_softmax_loss', 'Dropout', 'mark_xla_dropout', 'NextItemNet', 'LastItemNet', 'check_settings',
-           'NetRecommender', 'FMCRec']
+__all__ = ['SHIFT_MARGIN', 'LOSSES', 'chunked_softmax_loss', 'Dropout', 'mark_xla_dropout', 'NextItemNet', 'LastItemNet',
+           'check_settings', 'NetRecommender', 'FMCRec']
 
 # %% ../nbs/03_layers.ipynb #27b05085
-def chunked_softmax_loss(h, w, b, y, weights, chunk: int = 64):
+SHIFT_MARGIN = 20.0   # `chunked_softmax_loss` shifts each row by its target's logit plus this: the target's own term, e^-20,
+                      # keeps the row's sum far from underflow, and nothing overflows unless the target trails by ~88 + 20
+
+def _at_least_1(n):
+    "max(n, 1) for a static size (int) or a dynamic one (tensor)."
+    return max(n, 1) if isinstance(n, int) else ops.maximum(n, 1)
+
+def chunked_softmax_loss(h, w, b, y, weights, chunk: int = 512):
     """Weighted full-softmax cross-entropy `sum_p weights[p] * (logsumexp(l_p) - l_p[y[p]])` over the logits
     `l = h @ w.T + b`, computed `chunk` positions at a time, with its gradient computed in the same pass.
 
     Equal, in value and in the gradients for `h`, `w` and `b`, to
     `sum(weights * sparse_categorical_crossentropy(y, h @ w.T + b, from_logits=True))`; `y` and `weights`
-    get no gradient. The `(P, N)` logits never exist whole: each chunk's logits become the chunk's gradient
-    `weights * (softmax - one_hot(y))` and feed the gradient products while still in cache, so the
-    backward pass only scales the stored gradients.
+    get no gradient. The `(P, N)` logits never exist whole. Each chunk costs three matrix products and one
+    pass of `exp` over its logits: the bias and each row's shift (its target's logit plus `SHIFT_MARGIN`) ride in
+    the first product, the exponentials' row sums in the second, and the target's own term is taken out on
+    the small side. A chunk in which some target trails its row's largest logit so far that the
+    exponentials overflow is recomputed with the exact maximum as the shift.
 
     Args:
         h: hidden states `(P, d)`.
         w: item vectors `(N, d)`.
         b: item biases `(N,)`.
         y: target ids `(P,)`, in `[0, N)`.
-        weights: weight of each position `(P,)`; 0 leaves a position out (padding).
-        chunk: positions per chunk. At 64 a chunk's logits are a few MB (6 MB at N = 23,716), which stay in the
-            processor's cache; 64 was the fastest of 64, 128 and 256 on this project's CPU machine.
+        weights: weight of each position `(P,)`, at least 0; 0 leaves a position out (padding).
+        chunk: the most positions per chunk; the positions are spread evenly over as few chunks as that allows.
+            At 512 and N = 23,716 a chunk's exponentials take 49 MB, about the processor's last-level cache on
+            this project's CPU machine; 512 was the fastest of 64 to 1,024 there.
     """
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
         raise ValueError(f"chunk={chunk!r}: must be a positive integer")
@@ -53,27 +63,48 @@ def chunked_softmax_loss(h, w, b, y, weights, chunk: int = 64):
     def loss_with_gradient(h, w, b):
         n_pos, d, n_items = ops.shape(h)[0], ops.shape(h)[1], ops.shape(w)[0]
         n_chunks = (n_pos + chunk - 1) // chunk
-        extra = n_chunks * chunk - n_pos                        # rows added to fill the last chunk, weight 0
-        hs = ops.reshape(ops.pad(h, [[0, extra], [0, 0]]), (n_chunks, chunk, d))
-        ys = ops.reshape(ops.pad(y, [[0, extra]]), (n_chunks, chunk))
-        ws = ops.reshape(ops.pad(weights, [[0, extra]]), (n_chunks, chunk, 1))
+        size = (n_pos - 1) // _at_least_1(n_chunks) + 1         # rows per chunk, at most `chunk`: evened out
+        extra = n_chunks * size - n_pos                         # rows added to fill the last chunk (fewer than n_chunks), weight 0
+        w_y = ops.take(w, y, axis=0)
+        target = ops.sum(w_y * h, axis=1) + ops.take(b, y, axis=0)             # l[p, y[p]]
+        real = ops.cast(ops.not_equal(weights, 0), h.dtype)[:, None]
+        # rows left out score 0 against every item (shift 0): finite, and weighted 0
+        rows = lambda x: ops.reshape(ops.pad(x, [[0, extra], [0, 0]]), (n_chunks, size, ops.shape(x)[1]))
+        h_1s = rows(ops.concatenate([h, ops.ones((n_pos, 1), h.dtype)], axis=1) * real)      # [h, 1]
+        ws, shifts = rows(weights[:, None]), rows((target[:, None] + SHIFT_MARGIN) * real)
+        ones = ops.ones((n_items, 1), w.dtype)
+        w_b_1 = ops.transpose(ops.concatenate([w, b[:, None], ones], axis=1))    # [h, 1, -s] . [w, b, 1] = l - s
+        w_1 = ops.concatenate([w, ones], axis=1)                                # e . [w, 1] = [e w, sum(e)]
+
+        def exp_and_sums(h_1, shift):
+            "exp(l - shift) for a chunk, and its products with [w, 1]."
+            e = ops.exp(ops.matmul(ops.concatenate([h_1, -shift], axis=1), w_b_1))
+            return e, ops.matmul(e, w_1), shift
+
+        def exp_by_max(h_1):
+            "The same, shifted by each row's largest logit."
+            logits = ops.matmul(ops.concatenate([h_1, ops.zeros_like(h_1[:, :1])], axis=1), w_b_1)
+            return exp_and_sums(h_1, ops.max(logits, axis=1, keepdims=True))
 
         def one_chunk(i, carry):
-            total, dh, dw, db = carry
-            hi, yi, wi = hs[i], ys[i], ws[i]
-            logits = ops.matmul(hi, ops.transpose(w)) + b
-            top = ops.max(logits, axis=1, keepdims=True)
-            e = ops.exp(logits - top)
-            z = ops.sum(e, axis=1, keepdims=True)
-            target = ops.take_along_axis(logits, yi[:, None], axis=1)
-            total = total + ops.sum(wi * (ops.log(z) + top - target))
-            g = e * (wi / z) - ops.one_hot(yi, n_items, dtype=h.dtype) * wi
-            dh = ops.slice_update(dh, (i, 0, 0), ops.matmul(g, w)[None])
-            return total, dh, dw + ops.matmul(ops.transpose(g), hi), db + ops.sum(g, axis=0)
+            total, dh, dw_b = carry
+            h_1, wi = h_1s[i], ws[i]
+            e, e_w, shift = exp_and_sums(h_1, shifts[i])
+            # a row sum over 1e30 (or infinite): some target trails its row's top logit by ~69 + SHIFT_MARGIN or more
+            e, e_w, shift = ops.cond(ops.max(e_w[:, d]) > 1e30, lambda: exp_by_max(h_1), lambda: (e, e_w, shift))
+            z = e_w[:, d:]
+            total = total + ops.sum(wi * (ops.log(z) + shift))
+            scale = wi / z                                      # softmax = e / z, weighted: applied to the small side
+            dh = ops.slice_update(dh, (i, 0, 0), (scale * e_w[:, :d])[None])
+            return total, dh, dw_b + ops.matmul(ops.transpose(e), h_1 * scale)
 
-        start = (ops.zeros((), h.dtype), ops.zeros_like(hs), ops.zeros_like(w), ops.zeros_like(b))
-        total, dh, dw, db = ops.fori_loop(0, n_chunks, one_chunk, start)
-        dh = ops.reshape(dh, (n_chunks * chunk, d))[:n_pos]
+        start = (ops.zeros((), h.dtype), ops.zeros((n_chunks, size, d), h.dtype), ops.zeros((n_items, d + 1), w.dtype))
+        total, dh, dw_b = ops.fori_loop(0, n_chunks, one_chunk, start)
+        # the target's term, -weights * l[y]: its gradient is -weights at one logit per row
+        total = total - ops.sum(weights * target)
+        dh = ops.reshape(dh, (n_chunks * size, d))[:n_pos] - weights[:, None] * w_y
+        dw = dw_b[:, :d] - ops.segment_sum(weights[:, None] * h, y, num_segments=n_items)
+        db = dw_b[:, d] - ops.segment_sum(weights, y, num_segments=n_items)
 
         def gradient(*args, upstream=None):
             if upstream is None: (upstream,) = args            # TensorFlow and JAX pass it positionally
@@ -131,7 +162,7 @@ class NextItemNet(keras.Model):
         tie_weights: score with the input embedding instead of a separate output embedding.
         output_bias: add a learned per-item bias to the scores.
     """
-    softmax_chunk: int | None = 64
+    softmax_chunk: int | None = 512
 
     def __init__(self, n_items: int, dim: int = 64, loss: str = "softmax", tie_weights: bool = False,
                  output_bias: bool = True, **kwargs):

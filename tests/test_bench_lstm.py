@@ -33,4 +33,5 @@ def test_one_configuration_runs_on_real_data(chunked):
     r = bench.run_one("softmax", False, n_batches=2, dim=16, chunked=chunked)
     assert r["sequences"] > 0 and r["epoch_s"] > 0 and np.isfinite(r["final_loss"])
     assert r["flops"]["output"] > r["flops"]["lstm"] > 0 and r["peak_rss_mib"] >= r["rss_before_training_mib"]
-    assert r["chunked"] is chunked and r["softmax_chunk"] == (64 if chunked else None)
+    assert r["chunked"] is chunked and r["softmax_chunk"] == (512 if chunked else None)
+    assert len(r["epochs_s"]) == 1 + bench.MEASURED_EPOCHS and r["epoch_s"] == np.median(r["epochs_s"][1:])

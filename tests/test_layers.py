@@ -48,6 +48,22 @@ def test_chunked_softmax_loss_matches_the_direct_one(chunk):
     with pytest.raises(ValueError, match="chunk=True"): chunked_softmax_loss(h, w, b, y, weights, chunk=True)
 
 
+@pytest.mark.parametrize("chunk", [8, 64])
+def test_chunked_softmax_loss_when_targets_trail_far_behind(chunk):
+    """One long item vector along the states: every target trails its row's top logit by more than 108, so a row
+    shifted by its target's logit overflows; every chunk must be recomputed by its exact maximum, and still match."""
+    r = np.random.default_rng(11)
+    h, w, b = (r.normal(size=s).astype("float32") for s in [(40, 6), (33, 6), (33,)])
+    h[:, 0] = 1; w[0] = 0; w[0, 0] = 300
+    y, weights = r.integers(1, 33, 40), r.random(40).astype("float32")
+    logits = h @ w.T + b
+    assert (logits.max(1) - logits[np.arange(40), y]).min() > 108       # e^(gap - 20) overflows float32
+    want, want_grads = value_and_grad(lambda h, w, b: direct_softmax_loss(h, w, b, y, weights), h, w, b)
+    got, got_grads = value_and_grad(lambda h, w, b: chunked_softmax_loss(h, w, b, y, weights, chunk=chunk), h, w, b)
+    assert np.isfinite(got) and got == pytest.approx(want, rel=1e-5)
+    for g, g0 in zip(got_grads, want_grads): np.testing.assert_allclose(g, g0, atol=1e-5 * np.abs(g0).max())
+
+
 @pytest.mark.parametrize("jit", [False] + ([True] if keras.backend.backend() != "torch" else []))
 def test_full_softmax_trains_the_same_chunked_or_not(jit):
     """`fit` from the same weights on the same batches: chunked (the default) or from the whole logits."""

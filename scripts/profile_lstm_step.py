@@ -1,0 +1,103 @@
+"""Where a full-softmax training step of `LSTMRec` spends its time, stage by stage (TensorFlow backend).
+
+    python scripts/profile_lstm_step.py               # the whole Games epoch, median of 3 (about 6 minutes on 2 CPU cores)
+    python scripts/profile_lstm_step.py --batches 20  # a quick smoke run on the first 20 batches
+
+`bench_lstm.py` times whole epochs; this script splits one. It compiles four nested training steps with
+`tf.function` (no XLA), each doing one stage more than the last, and times an epoch of each over the same
+batches:
+
+1. the network's forward pass (embedding, dropout, LSTM);
+2. + the loss: for the full softmax that is `chunked_softmax_loss`, which also runs the two gradient
+   products of the output layer;
+3. + the backward pass: the gradients of every weight (the LSTM's backward loop, the embedding's);
+4. + Adam's update.
+
+Each stage's cost is the difference between consecutive rows. A stage whose result nothing uses would be
+pruned from the graph, so each step returns something that depends on all of its stage's work.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+STAGES = ("forward", "loss", "backward", "optimizer")
+
+
+def stage_steps(net, optimizer):
+    "One `tf.function` per stage: each runs the stages up to and including its own on a batch `(x, y)`."
+    import tensorflow as tf
+
+    def upto(stage):
+        @tf.function(reduce_retracing=True)
+        def step(x, y):
+            if stage == "forward": return tf.reduce_sum(net(x, training=True))
+            if stage == "loss": return net.compute_loss(x, y, net(x, training=True))
+            with tf.GradientTape() as tape:
+                loss = net.compute_loss(x, y, net(x, training=True))
+            grads = tape.gradient(loss, net.trainable_variables)
+            if stage == "backward":          # one number that depends on every gradient
+                return loss + tf.add_n([tf.reduce_sum(tf.convert_to_tensor(g)[:1]) for g in grads])
+            optimizer.apply_gradients(zip(grads, net.trainable_variables))
+            return loss
+        return step
+    return {stage: upto(stage) for stage in STAGES}
+
+
+def profile(n_batches: int | None = None, epochs: int = 3, dim: int = 64) -> dict:
+    "Median epoch time, in seconds, of each cumulative stage, on the Games log with bench_lstm's hyper-parameters."
+    import keras
+    import numpy as np
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from bench_lstm import HYPER
+    from seqrec_nb.data import leave_one_out, load_sasrec_txt
+    from seqrec_nb.lstm import LSTMRec
+    from seqrec_nb.train import seed_everything
+
+    if keras.backend.backend() != "tensorflow": raise SystemExit("profile_lstm_step.py times TensorFlow graphs: use KERAS_BACKEND=tensorflow")
+    seed_everything(0, deterministic=False)
+    split = leave_one_out(load_sasrec_txt())
+    rec = LSTMRec(loss="softmax", jit_compile=False, **(HYPER | {"dim": dim}))
+    source = rec.batches(split)
+    batches = [source[i] for i in range(len(source) if n_batches is None else min(n_batches, len(source)))]
+    net = rec.build_net(split.n_items)
+    net(batches[0][0])
+    optimizer = keras.optimizers.Adam(HYPER["learning_rate"])
+    optimizer.build(net.trainable_variables)
+    out = {}
+    for stage, step in stage_steps(net, optimizer).items():
+        for x, y in batches[:3]: step(x, y)               # trace
+        times = []
+        for _ in range(epochs):
+            t0 = time.perf_counter()
+            for x, y in batches: step(x, y).numpy()
+            times.append(time.perf_counter() - t0)
+        out[stage] = float(np.median(times))
+    return {"cumulative_s": out, "batches": len(batches), "positions": int(sum(y.size for _, y in batches)), "dim": dim}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--batches", type=int, default=None, help="the first N batches only (a smoke run)")
+    p.add_argument("--epochs", type=int, default=3, help="epochs timed per stage; the median is reported")
+    p.add_argument("--json", help="also write the result to this file")
+    args = p.parse_args(argv)
+    r = profile(args.batches, args.epochs)
+    cum = r["cumulative_s"]
+    print(f"LSTMRec, full softmax, d={r['dim']}: {r['batches']} batches, {r['positions']:,} positions; "
+          f"median of {args.epochs} epochs per stage (TensorFlow, no XLA)\n")
+    print(f"{'stage':10s} {'up to here s':>12s} {'stage s':>8s} {'share':>6s}")
+    previous = 0.0
+    for stage in STAGES:
+        print(f"{stage:10s} {cum[stage]:12.2f} {cum[stage] - previous:8.2f} {(cum[stage] - previous) / cum['optimizer']:6.1%}")
+        previous = cum[stage]
+    if args.json:
+        with open(args.json, "w") as f: json.dump(r | {"epochs": args.epochs}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

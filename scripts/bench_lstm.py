@@ -1,7 +1,7 @@
 """Benchmark one training epoch of `LSTMRec` on the Games log: full versus sampled softmax, with and without
 XLA (`jit_compile`), against the epoch's FLOP count and this machine's measured matrix-multiply rate.
 
-    python scripts/bench_lstm.py                     # the whole table (about 14 minutes on 2 CPU cores)
+    python scripts/bench_lstm.py                     # the whole table (about 35 minutes on 2 CPU cores)
     python scripts/bench_lstm.py --batches 20        # a quick smoke run on the first 20 batches
 
 Each configuration runs in its own process (so its peak memory is its own) for four epochs: the first

@@ -1,6 +1,6 @@
 """Where a full-softmax training step of `LSTMRec` spends its time, stage by stage (TensorFlow backend).
 
-    python scripts/profile_lstm_step.py               # the whole Games epoch, median of 3 (about 6 minutes on 2 CPU cores)
+    python scripts/profile_lstm_step.py               # the whole Games epoch, median of 3 (about 5 minutes on 2 CPU cores)
     python scripts/profile_lstm_step.py --batches 20  # a quick smoke run on the first 20 batches
 
 `bench_lstm.py` times whole epochs; this script splits one. It compiles four nested training steps with
@@ -8,13 +8,14 @@
 batches:
 
 1. the network's forward pass (embedding, dropout, LSTM);
-2. + the loss: for the full softmax that is `chunked_softmax_loss`, which also runs the two gradient
-   products of the output layer;
-3. + the backward pass: the gradients of every weight (the LSTM's backward loop, the embedding's);
+2. + the loss and its gradients for the hidden states and the output layer's weights: for the full softmax
+   that is `chunked_softmax_loss`, which computes them in its forward pass;
+3. + the backward pass through the rest: the gradients of every weight (the LSTM's backward loop, the
+   embedding's);
 4. + Adam's update.
 
 Each stage's cost is the difference between consecutive rows. A stage whose result nothing uses would be
-pruned from the graph, so each step returns something that depends on all of its stage's work.
+pruned from the graph, so each step returns a number that depends on every result of its stage's work.
 """
 from __future__ import annotations
 
@@ -27,6 +28,12 @@ import time
 STAGES = ("forward", "loss", "backward", "optimizer")
 
 
+def depends_on(grads):
+    "One number that depends on every gradient in `grads` (sparse ones through their values, not densified)."
+    import tensorflow as tf
+    return tf.add_n([tf.reduce_sum((g.values if isinstance(g, tf.IndexedSlices) else g)[:1]) for g in grads])
+
+
 def stage_steps(net, optimizer):
     "One `tf.function` per stage: each runs the stages up to and including its own on a batch `(x, y)`."
     import tensorflow as tf
@@ -35,12 +42,14 @@ def stage_steps(net, optimizer):
         @tf.function(reduce_retracing=True)
         def step(x, y):
             if stage == "forward": return tf.reduce_sum(net(x, training=True))
-            if stage == "loss": return net.compute_loss(x, y, net(x, training=True))
             with tf.GradientTape() as tape:
-                loss = net.compute_loss(x, y, net(x, training=True))
+                h = net(x, training=True)
+                loss = net.compute_loss(x, y, h)
+            if stage == "loss":              # the output layer's gradients too, which it computes anyway
+                output = [v for v in net.trainable_variables if "output" in v.path]    # output embedding and bias
+                return loss + depends_on(tape.gradient(loss, [h] + output))
             grads = tape.gradient(loss, net.trainable_variables)
-            if stage == "backward":          # one number that depends on every gradient
-                return loss + tf.add_n([tf.reduce_sum(tf.convert_to_tensor(g)[:1]) for g in grads])
+            if stage == "backward": return loss + depends_on(grads)
             optimizer.apply_gradients(zip(grads, net.trainable_variables))
             return loss
         return step

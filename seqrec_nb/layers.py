@@ -40,8 +40,10 @@ def chunked_softmax_loss(h, w, b, y, weights, chunk: int = 512):
     get no gradient. The `(P, N)` logits never exist whole. Each chunk costs three matrix products and one
     pass of `exp` over its logits: the bias and each row's shift (its target's logit plus `SHIFT_MARGIN`) ride in
     the first product, the exponentials' row sums in the second, and the target's own term is taken out on
-    the small side. A chunk in which some target trails its row's largest logit so far that the
-    exponentials overflow is recomputed with the exact maximum as the shift.
+    the small side. A chunk with a row sum over 1e30 (a target trailing its row's top logit by about
+    69 + 20 or more) is recomputed with each row's exact maximum as the shift. Everything is scored in
+    float32, whatever the inputs' dtype (e^-20 underflows in float16); the gradients come back in each
+    input's dtype.
 
     Args:
         h: hidden states `(P, d)`.
@@ -50,14 +52,15 @@ def chunked_softmax_loss(h, w, b, y, weights, chunk: int = 512):
         y: target ids `(P,)`, in `[0, N)`.
         weights: weight of each position `(P,)`, at least 0; 0 leaves a position out (padding).
         chunk: the most positions per chunk; the positions are spread evenly over as few chunks as that allows.
-            At 512 and N = 23,716 a chunk's exponentials take 49 MB, about the processor's last-level cache on
-            this project's CPU machine; 512 was the fastest of 64 to 1,024 there.
+            At 512 and N = 23,716 a chunk's exponentials take 49 MB, about the 48 MiB last-level cache of this
+            project's CPU machine; in a side experiment there (not kept), 512 was the fastest of 64 to 1,024.
     """
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
         raise ValueError(f"chunk={chunk!r}: must be a positive integer")
-    w = ops.copy(w)                  # values, not variables: TensorFlow's custom_gradient wants tensors
-    h, b = ops.copy(ops.cast(h, w.dtype)), ops.copy(ops.cast(b, w.dtype))    # float16 states (mixed precision): scored in float32
-    y, weights = ops.cast(y, "int32"), ops.cast(weights, w.dtype)
+    # float32 values, not variables (TensorFlow's custom_gradient wants tensors); the casts return float16 or
+    # bfloat16 gradients to inputs of those dtypes
+    h, w, b = (ops.copy(ops.cast(x, "float32")) for x in (h, w, b))
+    y, weights = ops.cast(y, "int32"), ops.cast(weights, "float32")
 
     @ops.custom_gradient
     def loss_with_gradient(h, w, b):
@@ -84,7 +87,9 @@ def chunked_softmax_loss(h, w, b, y, weights, chunk: int = 512):
         def exp_by_max(h_1):
             "The same, shifted by each row's largest logit."
             logits = ops.matmul(ops.concatenate([h_1, ops.zeros_like(h_1[:, :1])], axis=1), w_b_1)
-            return exp_and_sums(h_1, ops.max(logits, axis=1, keepdims=True))
+            top = ops.max(logits, axis=1, keepdims=True)
+            e = ops.exp(logits - top)
+            return e, ops.matmul(e, w_1), top
 
         def one_chunk(i, carry):
             total, dh, dw_b = carry

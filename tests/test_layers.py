@@ -64,6 +64,42 @@ def test_chunked_softmax_loss_when_targets_trail_far_behind(chunk):
     for g, g0 in zip(got_grads, want_grads): np.testing.assert_allclose(g, g0, atol=1e-5 * np.abs(g0).max())
 
 
+@pytest.mark.skipif(keras.backend.backend() == "jax", reason="JAX traces the loop: the branch taken is not observable")
+def test_chunked_softmax_loss_takes_the_fallback_only_where_needed(monkeypatch):
+    """Rows 0-7 trail far behind (fallback), rows 8-39 do not: with chunks of 8 exactly the first chunk is
+    recomputed, the others take the fast path, and the whole still matches the direct computation (zero weights
+    and a filled last chunk included)."""
+    r = np.random.default_rng(12)
+    h, w, b = (r.normal(size=s).astype("float32") for s in [(38, 6), (33, 6), (33,)])
+    h[:8, 0] = 1; h[8:, 0] = 0; w[0] = 0; w[0, 0] = 300
+    y, weights = r.integers(1, 33, 38), r.random(38).astype("float32")
+    weights[[9, 20]] = 0
+    taken, cond = [], keras.ops.cond
+
+    def watched(pred, true_fn, false_fn):
+        taken.append(bool(np_(pred)))
+        return cond(pred, true_fn, false_fn)
+    monkeypatch.setattr(keras.ops, "cond", watched)
+    want, want_grads = value_and_grad(lambda h, w, b: direct_softmax_loss(h, w, b, y, weights), h, w, b)
+    got, got_grads = value_and_grad(lambda h, w, b: chunked_softmax_loss(h, w, b, y, weights, chunk=8), h, w, b)
+    assert taken == [True, False, False, False, False]
+    assert got == pytest.approx(want, rel=1e-5)
+    for g, g0 in zip(got_grads, want_grads): np.testing.assert_allclose(g, g0, atol=1e-5 * np.abs(g0).max())
+
+
+def test_chunked_softmax_loss_scores_float16_item_vectors_in_float32():
+    """A pure float16 model: e^-20 would underflow in float16, so everything is scored in float32; the gradients
+    come back in float16."""
+    r = np.random.default_rng(1)
+    h, w = r.normal(size=(20, 4)).astype("float16"), r.normal(size=(9, 4)).astype("float16")
+    b, y, weights = np.zeros(9, "float16"), r.integers(0, 9, 20), np.full(20, 0.05, "float16")
+    got, grads = value_and_grad(lambda h, w: chunked_softmax_loss(h, w, b, y, weights, chunk=8), h, w)
+    want = float(np_(direct_softmax_loss(h.astype("float32"), w.astype("float32"), b.astype("float32"), y,
+                                         weights.astype("float32"))))
+    assert np.isfinite(got) and got == pytest.approx(want, rel=1e-3)
+    assert all(g.dtype == np.float16 and np.isfinite(g).all() for g in grads)
+
+
 @pytest.mark.parametrize("jit", [False] + ([True] if keras.backend.backend() != "torch" else []))
 def test_full_softmax_trains_the_same_chunked_or_not(jit):
     """`fit` from the same weights on the same batches: chunked (the default) or from the whole logits."""

@@ -64,7 +64,7 @@ def profile(n_batches: int | None = None, epochs: int = 3, dim: int = 64) -> dic
     from bench_lstm import HYPER
     from seqrec_nb.data import leave_one_out, load_sasrec_txt
     from seqrec_nb.lstm import LSTMRec
-    from seqrec_nb.train import seed_everything
+    from seqrec_nb.train import adam, seed_everything
 
     if keras.backend.backend() != "tensorflow": raise SystemExit("profile_lstm_step.py times TensorFlow graphs: use KERAS_BACKEND=tensorflow")
     seed_everything(0, deterministic=False)
@@ -74,7 +74,7 @@ def profile(n_batches: int | None = None, epochs: int = 3, dim: int = 64) -> dic
     batches = [source[i] for i in range(len(source) if n_batches is None else min(n_batches, len(source)))]
     net = rec.build_net(split.n_items)
     net(batches[0][0])
-    optimizer = keras.optimizers.Adam(HYPER["learning_rate"])
+    optimizer = adam(HYPER["learning_rate"])             # what `LSTMRec` compiles with
     optimizer.build(net.trainable_variables)
     out = {}
     for stage, step in stage_steps(net, optimizer).items():

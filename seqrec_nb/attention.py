@@ -15,6 +15,7 @@ from keras import ops
 
 from .data import pad_sequences
 from .layers import Dropout, NetRecommender, NextItemNet, check_settings
+from .train import adam
 
 # %% auto #0
 __all__ = ['STYLES', 'causal_mask', 'attention_weights', 'scaled_dot_product_attention', 'SelfAttention', 'TransformerBlock',
@@ -285,7 +286,7 @@ class SASRec(NetRecommender):
         "A compiled, untrained `SASRecNet` for `n_items` items with these settings."
         net = SASRecNet(n_items, self.dim, self.maxlen, self.n_blocks, self.n_heads, self.dropout, self.loss, self.style)
         net.build()
-        return self._compile(net, keras.optimizers.Adam(self.learning_rate, beta_2=0.98))
+        return self._compile(net, adam(self.learning_rate, beta_2=0.98))
 
     def attention_maps(self, history_raw) -> list:
         """Attention weights `(n_heads, t, t)` of each block for one history of raw item ids (its last `maxlen`

@@ -13,7 +13,7 @@ from keras import ops
 
 from .data import BagBatches, Split, bag_of_items, pad_sequences
 from .layers import NetRecommender, check_settings
-from .train import ValidationMetric, fit
+from .train import adam, ValidationMetric, fit
 
 # %% auto #0
 __all__ = ['G_LOSSES', 'CONDITIONS', 'discriminator_loss', 'generator_loss', 'MLP', 'GAN', 'CFGANNet', 'FutureBagBatches',
@@ -354,7 +354,7 @@ class CFGAN(NetRecommender):
                        self.zr_weight, self.reg_g, self.reg_d, self.g_loss, self.adversarial, self.condition, self.dim,
                        self.seed, self.d_lr_scale)
         net.build()
-        return self._compile(net, keras.optimizers.Adam(self.learning_rate))
+        return self._compile(net, adam(self.learning_rate))
 
     def batches(self, split: Split):
         "The training batches: one bag per user, or (with `condition='sequence'`) one random cut per user and epoch."

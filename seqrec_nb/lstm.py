@@ -12,6 +12,7 @@ import numpy as np
 from keras import ops
 
 from .layers import LOSSES, NetRecommender, NextItemNet, check_settings
+from .train import adam
 
 # %% auto #0
 __all__ = ['value_and_grad', 'lstm_step', 'gru_step', 'LSTMCell', 'GRUCell', 'run_cell', 'LSTMNet', 'LSTMRec']
@@ -245,4 +246,4 @@ class LSTMRec(NetRecommender):
         "A compiled, untrained `LSTMNet` for `n_items` items with these settings."
         net = LSTMNet(n_items, self.dim, self.cell, self.dropout, self.tie_weights, self.loss)
         net.build()
-        return self._compile(net, keras.optimizers.Adam(self.learning_rate))
+        return self._compile(net, adam(self.learning_rate))

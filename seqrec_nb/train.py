@@ -25,8 +25,8 @@ from .evaluate import Recommender, evaluate
 __all__ = ['Accelerator', 'Devices', 'nvidia_smi_gpus', 'tf_config_workers', 'describe_devices', 'choose_precision',
            'choose_strategy', 'replicas_per_worker', 'total_replicas', 'scale_batch_size', 'choose_jit_compile',
            'diagnose', 'device_report', 'format_report', 'enable_memory_growth', 'set_precision', 'Distribution',
-           'auto_distribution', 'multi_worker_fit', 'seed_everything', 'ValidationMetric', 'fit', 'save_model',
-           'load_model']
+           'auto_distribution', 'multi_worker_fit', 'seed_everything', 'FusedAdam', 'adam', 'ValidationMetric', 'fit',
+           'save_model', 'load_model']
 
 # %% ../nbs/02_train.ipynb #b7b8576d
 @dataclass(frozen=True)
@@ -375,6 +375,42 @@ def seed_everything(seed: int = 0, deterministic: bool = True):
     elif backend == "torch":
         import torch
         torch.use_deterministic_algorithms(deterministic, warn_only=True)
+
+# %% ../nbs/02_train.ipynb #ff829c26
+@keras.saving.register_keras_serializable("seqrec_nb")
+class FusedAdam(keras.optimizers.Adam):
+    """`keras.optimizers.Adam`, with each variable's update one fused kernel (`ResourceApplyAdam`) on TensorFlow.
+
+    Same arguments and state as Keras' Adam (its moment variables and step count, saved and restored as
+    Keras' own). The update is one pass over a variable, its gradient and its two moments instead of about
+    ten elementwise operations. It is Adam's textbook update, Keras' too up to float rounding, except for a
+    sliced gradient with repeated rows, whose slices are added up before squaring (Keras' TensorFlow update
+    squares each one). Under `amsgrad`, inside a `tf.distribute` strategy, for float16 or bfloat16
+    variables and off TensorFlow, it is Keras' update.
+    """
+
+    def _fused(self, variable) -> bool:
+        "Whether `variable`'s update runs as `ResourceApplyAdam`."
+        if keras.backend.backend() != "tensorflow" or self.amsgrad: return False
+        import tensorflow as tf
+        return (not tf.distribute.has_strategy() and isinstance(variable, tf.Variable)
+                and not isinstance(variable, tf.distribute.DistributedValues) and variable.dtype in (tf.float32, tf.float64))
+
+    def update_step(self, gradient, variable, learning_rate):
+        if not self._fused(variable): return super().update_step(gradient, variable, learning_rate)
+        import tensorflow as tf
+        dtype, i = variable.dtype, self._get_variable_index(variable)
+        step = tf.cast(self.iterations + 1, dtype)
+        beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
+        tf.raw_ops.ResourceApplyAdam(
+            var=variable.handle, m=self._momentums[i].value.handle, v=self._velocities[i].value.handle,
+            beta1_power=beta_1 ** step, beta2_power=beta_2 ** step, lr=tf.cast(learning_rate, dtype),
+            beta1=beta_1, beta2=beta_2, epsilon=tf.cast(self.epsilon, dtype),
+            grad=tf.cast(tf.convert_to_tensor(gradient), dtype), use_locking=False)
+
+def adam(learning_rate=0.001, **kwargs) -> keras.optimizers.Adam:
+    "Adam for this backend: `FusedAdam` on TensorFlow, `keras.optimizers.Adam` on JAX and PyTorch (arguments as Keras')."
+    return (FusedAdam if keras.backend.backend() == "tensorflow" else keras.optimizers.Adam)(learning_rate, **kwargs)
 
 # %% ../nbs/02_train.ipynb #155b2f2e
 class ValidationMetric(keras.callbacks.Callback):

@@ -18,7 +18,7 @@ from keras import ops
 from .data import BagBatches, Split, _encode_log, bag_of_items
 from .evaluate import Recommender
 from .layers import NetRecommender, NextItemNet, check_settings
-from .train import ValidationMetric, fit
+from .train import adam, ValidationMetric, fit
 
 # %% auto #0
 __all__ = ['gaussian_kl', 'reparameterize', 'multinomial_log_likelihood', 'annealed_beta', 'MultVAENet', 'MultVAE', 'SeqVAENet',
@@ -172,7 +172,7 @@ class MultVAE(NetRecommender):
         net = MultVAENet(n_items, self.hidden, self.latent, self.dropout, self.variational, self.beta_max,
                          self.anneal_steps, self.weight_decay)
         net.build()
-        return self._compile(net, keras.optimizers.Adam(self.learning_rate))
+        return self._compile(net, adam(self.learning_rate))
 
     def batches(self, split: Split) -> BagBatches:
         "The training batches: one bag per user with training events."
@@ -312,7 +312,7 @@ class SeqVAE(NetRecommender):
         "A compiled, untrained `SeqVAENet` for `n_items` items with these settings."
         net = SeqVAENet(n_items, self.dim, self.latent, self.dropout, self.beta_max, self.anneal_steps, self.horizon)
         net.build()
-        return self._compile(net, keras.optimizers.Adam(self.learning_rate))
+        return self._compile(net, adam(self.learning_rate))
 
 # %% ../nbs/40_vae.ipynb #6cc91a5a
 @dataclass

@@ -26,6 +26,19 @@ def test_matmul_rate_is_measured():
     assert list(rates) == [(64, 32, 48)] and rates[(64, 32, 48)] > 0
 
 
+def test_each_epoch_is_priced_at_the_rates_beside_it():
+    # 2 GFLOP an epoch; after training the output layer's shapes average 2 GFLOP/s and the square product 8; beside
+    # the epochs the rate was 4 (before the first), then 2, 1 and 1 after each
+    rates = {"(1, 2, 3)": 3.0, "(4, 5, 6)": 1.0, "(7, 8, 9)": 2.0, "(2048, 2048, 2048)": 8.0}
+    r = {"flops": {"output": 1.5e9, "lstm": 0.5e9}, "rates_gflops": rates, "epochs_s": [9.0, 1.0, 2.0], "epoch_s": 1.5,
+         "rates_beside_epochs_gflops": [4.0, 2.0, 1.0, 1.0]}
+    p = bench.priced(r)
+    assert bench.shaped_rate(rates) == 2.0 and p["bound_s"] == 1.0 and p["ratio"] == 1.5
+    assert p["bound_square_s"] == 0.25 and p["ratio_square"] == 6.0
+    # epoch 2 (1 s) between rates 2 and 1: bound 2 / 1.5 s; epoch 3 (2 s) between 1 and 1: bound 2 s
+    assert p["ratios_beside"] == [0.75, 1.0] and p["ratio_beside"] == 0.875
+
+
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="one backend is enough for the script's plumbing; "
                     "LSTMRec itself is tested on every backend in test_lstm.py")
 @pytest.mark.parametrize("chunked", [True, False])
@@ -35,3 +48,5 @@ def test_one_configuration_runs_on_real_data(chunked):
     assert r["flops"]["output"] > r["flops"]["lstm"] > 0 and r["peak_rss_mib"] >= r["rss_before_training_mib"]
     assert r["chunked"] is chunked and r["softmax_chunk"] == (512 if chunked else None)
     assert len(r["epochs_s"]) == 1 + bench.MEASURED_EPOCHS and r["epoch_s"] == np.median(r["epochs_s"][1:])
+    assert len(r["rates_beside_epochs_gflops"]) == 2 + bench.MEASURED_EPOCHS and min(r["rates_beside_epochs_gflops"]) > 0
+    assert all(0 < steps <= wall for steps, wall in zip(r["epochs_s"], r["epochs_wall_s"]))

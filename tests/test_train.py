@@ -22,7 +22,7 @@ RUN = textwrap.dedent("""
     import numpy as np, keras
     from seqrec_nb.data import NextItemBatches, leave_one_out, pad_sequences, synthetic_log
     from seqrec_nb.evaluate import Recommender
-    from seqrec_nb.train import ValidationMetric, fit, seed_everything
+    from seqrec_nb.train import ValidationMetric, adam, fit, seed_everything
     ckpt, out, kill_after, with_validation = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "val"
     seed_everything(0)
     split = leave_one_out(synthetic_log(n_users=120, n_items=30, seed=0)[0])
@@ -30,7 +30,7 @@ RUN = textwrap.dedent("""
     h = keras.layers.Embedding(split.n_items + 1, 8, mask_zero=True)(inp)
     h = keras.layers.Dropout(0.2, seed=1)(h)
     net = keras.Model(inp, keras.layers.Dense(split.n_items + 1)(keras.layers.GRU(8, return_sequences=True)(h)))
-    net.compile(keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0))
+    net.compile(adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0))   # the models' Adam
 
     class Kill(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):

@@ -7,7 +7,7 @@ XLA (`jit_compile`), against the epoch's FLOP count and this machine's measured 
 Each configuration runs in its own process (so its peak memory is its own) for four epochs: the first
 includes tracing and compilation; the table reports the median of the other three, the steady state (one
 epoch alone misled before). An epoch is timed from its first training step's start to its end: on TensorFlow,
-Keras' start of an epoch sometimes waits 15-20 s, with the CPU idle, for the previous epoch's `tf.data`
+Keras' start of an epoch sometimes waits (up to 39 s in run C), with the CPU idle, for the previous epoch's `tf.data`
 iterator to shut down (a py-spy stack shows the wait in `RootDataset::Iterator::~Iterator`), which is not
 training work; the wall time from Keras' epoch start is kept too (`epochs_wall_s`). Each epoch is also priced
 at the product rates measured just before and after it (`ratio~`), as this shared machine's speed drifts. FLOPs count the

@@ -379,25 +379,24 @@ def seed_everything(seed: int = 0, deterministic: bool = True):
 # %% ../nbs/02_train.ipynb #ff829c26
 @keras.saving.register_keras_serializable("seqrec_nb")
 class FusedAdam(keras.optimizers.Adam):
-    """`keras.optimizers.Adam`, with each variable's update one fused kernel (`ResourceApplyAdam`) on TensorFlow.
+    """`keras.optimizers.Adam`, with a dense gradient's update one fused kernel (`ResourceApplyAdam`) on TensorFlow.
 
-    Same arguments and state as Keras' Adam (its moment variables and step count, saved and restored as
-    Keras' own). The update is one pass over a variable, its gradient and its two moments instead of about
-    ten elementwise operations. It is Adam's textbook update, Keras' too up to float rounding, except for a
-    sliced gradient with repeated rows, whose slices are added up before squaring (Keras' TensorFlow update
-    squares each one). Under `amsgrad`, inside a `tf.distribute` strategy, for float16 or bfloat16
-    variables and off TensorFlow, it is Keras' update.
+    Same arguments, state (Keras' moment variables and step count, saved and restored as Keras' own) and
+    update as Keras' Adam, up to float rounding. A dense gradient's update is one pass over the variable, the
+    gradient and the two moments instead of about ten elementwise operations. A sliced gradient (an
+    embedding lookup's) keeps Keras' update, which squares each slice before adding repeated rows up; so do
+    `amsgrad`, a `tf.distribute` strategy, float16 or bfloat16 variables, and the other backends.
     """
 
-    def _fused(self, variable) -> bool:
-        "Whether `variable`'s update runs as `ResourceApplyAdam`."
+    def _fused(self, gradient, variable) -> bool:
+        "Whether the update of `variable` by `gradient` runs as `ResourceApplyAdam`."
         if keras.backend.backend() != "tensorflow" or self.amsgrad: return False
         import tensorflow as tf
-        return (not tf.distribute.has_strategy() and isinstance(variable, tf.Variable)
+        return (not tf.distribute.has_strategy() and isinstance(gradient, tf.Tensor) and isinstance(variable, tf.Variable)
                 and not isinstance(variable, tf.distribute.DistributedValues) and variable.dtype in (tf.float32, tf.float64))
 
     def update_step(self, gradient, variable, learning_rate):
-        if not self._fused(variable): return super().update_step(gradient, variable, learning_rate)
+        if not self._fused(gradient, variable): return super().update_step(gradient, variable, learning_rate)
         import tensorflow as tf
         dtype, i = variable.dtype, self._get_variable_index(variable)
         step = tf.cast(self.iterations + 1, dtype)
@@ -406,7 +405,7 @@ class FusedAdam(keras.optimizers.Adam):
             var=variable.handle, m=self._momentums[i].value.handle, v=self._velocities[i].value.handle,
             beta1_power=beta_1 ** step, beta2_power=beta_2 ** step, lr=tf.cast(learning_rate, dtype),
             beta1=beta_1, beta2=beta_2, epsilon=tf.cast(self.epsilon, dtype),
-            grad=tf.cast(tf.convert_to_tensor(gradient), dtype), use_locking=False)
+            grad=tf.cast(gradient, dtype), use_locking=False)
 
 def adam(learning_rate=0.001, **kwargs) -> keras.optimizers.Adam:
     "Adam for this backend: `FusedAdam` on TensorFlow, `keras.optimizers.Adam` on JAX and PyTorch (arguments as Keras')."

@@ -6,10 +6,11 @@ XLA (`jit_compile`), against the epoch's FLOP count and this machine's measured 
 
 Each configuration runs in its own process (so its peak memory is its own) for four epochs: the first
 includes tracing and compilation; the table reports the median of the other three, the steady state (one
-epoch alone misled before). An epoch is timed from its first training step's start to its end: on TensorFlow,
-Keras' start of an epoch sometimes waits (up to 39 s in run C), with the CPU idle, for the previous epoch's `tf.data`
-iterator to shut down (a py-spy stack shows the wait in `RootDataset::Iterator::~Iterator`), which is not
-training work; the wall time from Keras' epoch start is kept too (`epochs_wall_s`). Each epoch is also priced
+epoch alone misled before). Training goes through `seqrec_nb.train.fit`, as `LSTMRec.fit` does. An epoch is timed
+from its first training step's start to its end; the wall time from Keras' epoch start is kept too (`epochs_wall_s`).
+Until `fit` fed Keras its own `tf.data` pipeline (autotuning off), Keras' start of an epoch on TensorFlow sometimes
+waited (up to 39 s in run C), with the CPU idle, for the previous epoch's autotuned iterator to shut down; the two
+times now show whether any such wait is left. Each epoch is also priced
 at the product rates measured just before and after it (`ratio~`), as this shared machine's speed drifts. FLOPs count the
 matrix products the implementation performs, padded positions included: the output layer
 (`6 P d (N+1)` for the full softmax: forward, and the two backward products; `6 P d (K+1)` for K
@@ -99,7 +100,7 @@ def run_one(loss: str, jit: bool, n_batches: int | None, dim: int = HYPER["dim"]
     import numpy as np
     from seqrec_nb.data import leave_one_out, load_sasrec_txt
     from seqrec_nb.lstm import LSTMRec
-    from seqrec_nb.train import seed_everything
+    from seqrec_nb.train import fit, seed_everything
 
     seed_everything(0, deterministic=False)        # TensorFlow refuses XLA under op determinism
     split = leave_one_out(load_sasrec_txt())
@@ -127,7 +128,7 @@ def run_one(loss: str, jit: bool, n_batches: int | None, dim: int = HYPER["dim"]
             timer[epoch], wall[epoch] = end - first_step[epoch], end - begin[epoch]
             beside.append(shaped_rate(matmul_rates(rate_shapes[:3], repeats=5)))
     data = _batches_limited(batches, n_batches)
-    hist = net.fit(data, epochs=1 + MEASURED_EPOCHS, verbose=0, shuffle=False, callbacks=[Timer()])
+    hist = fit(net, data, epochs=1 + MEASURED_EPOCHS, verbose=0, callbacks=[Timer()])
     n_seq = sum(data[i][1].shape[0] for i in range(len(data)))
     rates = matmul_rates(rate_shapes)
     return {"loss": loss, "dim": dim, "jit_compile": jit, "chunked": chunked, "softmax_chunk": net.softmax_chunk, "jit_used": bool(net.jit_compile), "backend": keras.backend.backend(),

@@ -307,13 +307,22 @@ def _in_multi_worker_strategy() -> bool:
     import tensorflow as tf
     return tf.distribute.has_strategy() and isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy)
 
+def _batch_spec(batches):
+    """The `tf.TensorSpec`s of `batches`' items, as Keras infers them: from the first two batches, with the batch
+    axis and every axis on which they differ (a length-bucketed time axis) left open."""
+    import tensorflow as tf
+    def spec(*leaves):
+        shapes = [np.shape(a) for a in leaves]
+        dims = [d if all(s[j] == d for s in shapes) else None for j, d in enumerate(shapes[0][1:], 1)]
+        return tf.TensorSpec([None] + dims, tf.as_dtype(np.asarray(leaves[0]).dtype))
+    return tf.nest.map_structure(spec, *[batches[i] for i in range(min(2, len(batches)))])
+
 def _as_tf_dataset(batches):
     "A `tf.data.Dataset` of `(x, y)` batches from a `PyDataset` (e.g. `NextItemBatches`)."
     import tensorflow as tf
-    x0, y0 = batches[0]
-    spec = lambda a: tf.TensorSpec((None,) + np.shape(a)[1:], tf.as_dtype(np.asarray(a).dtype))
-    sig = (tf.nest.map_structure(spec, x0), spec(y0))
-    ds = tf.data.Dataset.from_generator(lambda: (batches[i] for i in range(len(batches))), output_signature=sig)
+    if len(batches) == 0: raise ValueError("the batch source is empty: nothing to train on")
+    ds = tf.data.Dataset.from_generator(lambda: (batches[i] for i in range(len(batches))),
+                                        output_signature=_batch_spec(batches))
     opts = tf.data.Options()
     opts.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return ds.with_options(opts)
@@ -383,17 +392,31 @@ class FusedAdam(keras.optimizers.Adam):
 
     Same arguments, state (Keras' moment variables and step count, saved and restored as Keras' own) and
     update as Keras' Adam, up to float rounding. A dense gradient's update is one pass over the variable, the
-    gradient and the two moments instead of about ten elementwise operations. A sliced gradient (an
-    embedding lookup's) keeps Keras' update, which squares each slice before adding repeated rows up; so do
-    `amsgrad`, a `tf.distribute` strategy, float16 or bfloat16 variables, and the other backends.
+    gradient and the two moments instead of about ten elementwise operations. A sliced gradient (an embedding
+    lookup's) is summed row by row and `v` corrected on its rows first, so that `v` gets the sum of the squared
+    slices, as in Keras' update (see the text). `amsgrad`, a `tf.distribute` strategy, float16 or bfloat16
+    variables, `beta_2=0` with sliced gradients, and the other backends run Keras' own update.
     """
 
     def _fused(self, gradient, variable) -> bool:
         "Whether the update of `variable` by `gradient` runs as `ResourceApplyAdam`."
         if keras.backend.backend() != "tensorflow" or self.amsgrad: return False
         import tensorflow as tf
-        return (not tf.distribute.has_strategy() and isinstance(gradient, tf.Tensor) and isinstance(variable, tf.Variable)
-                and not isinstance(variable, tf.distribute.DistributedValues) and variable.dtype in (tf.float32, tf.float64))
+        sliced_ok = isinstance(gradient, tf.IndexedSlices) and isinstance(self.beta_2, (int, float)) and self.beta_2 > 0
+        return (not tf.distribute.has_strategy() and (isinstance(gradient, tf.Tensor) or sliced_ok)
+                and isinstance(variable, tf.Variable) and not isinstance(variable, tf.distribute.DistributedValues)
+                and variable.dtype in (tf.float32, tf.float64))
+
+    def _dense_with_v_corrected(self, gradient, variable, v, beta_2):
+        "A sliced `gradient` summed into a dense one, after adding to `v` on its rows what makes the kernel Keras' update."
+        import tensorflow as tf
+        values = tf.cast(gradient.values, variable.dtype)
+        rows, where = tf.unique(gradient.indices)
+        n = tf.shape(rows)[0]
+        g = tf.math.unsorted_segment_sum(values, where, n)
+        s = tf.math.unsorted_segment_sum(tf.square(values), where, n)
+        tf.raw_ops.ResourceScatterAdd(resource=v.handle, indices=rows, updates=(1 - beta_2) / beta_2 * (s - tf.square(g)))
+        return tf.scatter_nd(tf.expand_dims(rows, 1), g, tf.cast(tf.shape(variable), rows.dtype))
 
     def update_step(self, gradient, variable, learning_rate):
         if not self._fused(gradient, variable): return super().update_step(gradient, variable, learning_rate)
@@ -401,8 +424,10 @@ class FusedAdam(keras.optimizers.Adam):
         dtype, i = variable.dtype, self._get_variable_index(variable)
         step = tf.cast(self.iterations + 1, dtype)
         beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
+        v = self._velocities[i].value
+        if isinstance(gradient, tf.IndexedSlices): gradient = self._dense_with_v_corrected(gradient, variable, v, beta_2)
         tf.raw_ops.ResourceApplyAdam(
-            var=variable.handle, m=self._momentums[i].value.handle, v=self._velocities[i].value.handle,
+            var=variable.handle, m=self._momentums[i].value.handle, v=v.handle,
             beta1_power=beta_1 ** step, beta2_power=beta_2 ** step, lr=tf.cast(learning_rate, dtype),
             beta1=beta_1, beta2=beta_2, epsilon=tf.cast(self.epsilon, dtype),
             grad=tf.cast(gradient, dtype), use_locking=False)
@@ -459,6 +484,27 @@ def _equal_batches_for_data_parallel(batches):
     if batches.batch_size % n: raise ValueError(f"batch_size={batches.batch_size} does not split over {n} devices")
     batches.drop_remainder = True
 
+def _tf_input(batches, prefetch: int = 2):
+    """The `tf.data` pipeline `fit` trains from on TensorFlow: `batches` in order, `prefetch` batches read ahead,
+    with tf.data's autotuning off (Keras' own pipeline for a `PyDataset` autotunes; see the text)."""
+    import tensorflow as tf
+    opts = tf.data.Options()
+    opts.autotune.enabled = False
+    ds = _as_tf_dataset(batches).apply(tf.data.experimental.assert_cardinality(len(batches)))
+    return ds.prefetch(prefetch).with_options(opts)
+
+def _keras_would_autotune(batches) -> bool:
+    "Whether Keras, given `batches`, would read it through an autotuned `tf.data` pipeline (not through its own workers)."
+    if keras.backend.backend() != "tensorflow" or not isinstance(batches, keras.utils.PyDataset): return False
+    return not (batches.workers > 1 or (batches.workers > 0 and batches.use_multiprocessing))
+
+class _PyDatasetHooks(keras.callbacks.Callback):
+    """Call a `PyDataset`'s own `on_epoch_begin` and `on_epoch_end`, which Keras calls when it reads the `PyDataset`
+    itself (placed after `_EpochSync`: the batch source is told its epoch first, as there)."""
+    def __init__(self, batches): super().__init__(); self.batches = batches
+    def on_epoch_begin(self, epoch, logs=None): self.batches.on_epoch_begin()
+    def on_epoch_end(self, epoch, logs=None): self.batches.on_epoch_end()
+
 class _BestSoFar(keras.callbacks.Callback):
     """Keep early stopping's and the best-checkpoint's memory of the best epoch on disk, so that a run resumed
     after a crash keeps comparing against it (and restores *its* weights) instead of starting from scratch."""
@@ -508,7 +554,8 @@ def fit(net: keras.Model, batches, epochs: int = 20, validation: ValidationMetri
         # optimizer state in a backup: a resumed Adam would restart its moments and step count.
         with _strategy_scope(net): net.optimizer.build(net.trainable_variables)
     _equal_batches_for_data_parallel(batches)
-    cbs = [_EpochSync(batches)]
+    data, cbs = batches, [_EpochSync(batches)]
+    if _keras_would_autotune(batches): data, cbs = _tf_input(batches), cbs + [_PyDatasetHooks(batches)]
     if validation is not None:
         monitor = f"val_{validation.metric}"
         early = keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=patience,
@@ -523,7 +570,7 @@ def fit(net: keras.Model, batches, epochs: int = 20, validation: ValidationMetri
             cbs += [best, _BestSoFar(ck / "best_so_far.json", early, best)]
     # shuffle=False: Keras would otherwise reorder the batches with Python's global `random`, which no
     # backup restores; the batch source shuffles itself, reproducibly, from (seed, epoch).
-    return net.fit(batches, epochs=epochs, callbacks=cbs + list(callbacks), verbose=verbose, shuffle=False)
+    return net.fit(data, epochs=epochs, callbacks=cbs + list(callbacks), verbose=verbose, shuffle=False)
 
 # %% ../nbs/02_train.ipynb #8e64a058
 def save_model(net: keras.Model, path) -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import numbers
 import os
 import random
 import subprocess
@@ -395,14 +396,15 @@ class FusedAdam(keras.optimizers.Adam):
     gradient and the two moments instead of about ten elementwise operations. A sliced gradient (an embedding
     lookup's) is summed row by row and `v` corrected on its rows first, so that `v` gets the sum of the squared
     slices, as in Keras' update (see the text). `amsgrad`, a `tf.distribute` strategy, float16 or bfloat16
-    variables, `beta_2=0` with sliced gradients, and the other backends run Keras' own update.
+    variables, `beta_2 < 0.5` with sliced gradients, and the other backends run Keras' own update.
     """
 
     def _fused(self, gradient, variable) -> bool:
         "Whether the update of `variable` by `gradient` runs as `ResourceApplyAdam`."
         if keras.backend.backend() != "tensorflow" or self.amsgrad: return False
         import tensorflow as tf
-        sliced_ok = isinstance(gradient, tf.IndexedSlices) and isinstance(self.beta_2, (int, float)) and self.beta_2 > 0
+        # the correction to v divides by beta_2: keep it small (Adam's beta_2 is near 1 in practice)
+        sliced_ok = isinstance(gradient, tf.IndexedSlices) and isinstance(self.beta_2, numbers.Real) and self.beta_2 >= 0.5
         return (not tf.distribute.has_strategy() and (isinstance(gradient, tf.Tensor) or sliced_ok)
                 and isinstance(variable, tf.Variable) and not isinstance(variable, tf.distribute.DistributedValues)
                 and variable.dtype in (tf.float32, tf.float64))
@@ -411,12 +413,11 @@ class FusedAdam(keras.optimizers.Adam):
         "A sliced `gradient` summed into a dense one, after adding to `v` on its rows what makes the kernel Keras' update."
         import tensorflow as tf
         values = tf.cast(gradient.values, variable.dtype)
-        rows, where = tf.unique(gradient.indices)
-        n = tf.shape(rows)[0]
-        g = tf.math.unsorted_segment_sum(values, where, n)
-        s = tf.math.unsorted_segment_sum(tf.square(values), where, n)
-        tf.raw_ops.ResourceScatterAdd(resource=v.handle, indices=rows, updates=(1 - beta_2) / beta_2 * (s - tf.square(g)))
-        return tf.scatter_nd(tf.expand_dims(rows, 1), g, tf.cast(tf.shape(variable), rows.dtype))
+        g = tf.math.unsorted_segment_sum(values, gradient.indices, tf.shape(variable)[0])
+        # slice i of row r adds g_i (g_i - g_r): over the row, sum g_i^2 - g_r^2, with no `unique` (slow under XLA)
+        excess = values * (values - tf.gather(g, gradient.indices))
+        tf.raw_ops.ResourceScatterAdd(resource=v.handle, indices=gradient.indices, updates=(1 - beta_2) / beta_2 * excess)
+        return g
 
     def update_step(self, gradient, variable, learning_rate):
         if not self._fused(gradient, variable): return super().update_step(gradient, variable, learning_rate)

@@ -39,9 +39,9 @@ def chunked_softmax_loss(h, w, b, y, weights, chunk: int = 512):
     `sum(weights * sparse_categorical_crossentropy(y, h @ w.T + b, from_logits=True))`; `y` and `weights`
     get no gradient. The `(P, N)` logits never exist whole. Each chunk costs three matrix products and one
     pass of `exp` over its logits: the bias and each row's shift (its target's logit plus `SHIFT_MARGIN`) ride in
-    the first product, the exponentials' row sums in the second, and the target's own term is taken out on
-    the small side. A chunk with a row sum over 1e30 (a target trailing its row's top logit by about
-    69 + 20 or more) is recomputed with each row's exact maximum as the shift. Everything is scored in
+    the first product, the exponentials' row sums in the second (both read one `[w, b, 1]` table), and the
+    target's own term is taken out on the small side. A chunk with a row sum over 1e30 (a target trailing its
+    row's top logit by about 69 + 20 or more) is recomputed with each row's exact maximum as the shift. Everything is scored in
     float32, whatever the inputs' dtype (e^-20 underflows in float16); the gradients come back in each
     input's dtype.
 
@@ -75,29 +75,30 @@ def chunked_softmax_loss(h, w, b, y, weights, chunk: int = 512):
         rows = lambda x: ops.reshape(ops.pad(x, [[0, extra], [0, 0]]), (n_chunks, size, ops.shape(x)[1]))
         h_1s = rows(ops.concatenate([h, ops.ones((n_pos, 1), h.dtype)], axis=1) * real)      # [h, 1]
         ws, shifts = rows(weights[:, None]), rows((target[:, None] + SHIFT_MARGIN) * real)
-        ones = ops.ones((n_items, 1), w.dtype)
-        w_b_1 = ops.transpose(ops.concatenate([w, b[:, None], ones], axis=1))    # [h, 1, -s] . [w, b, 1] = l - s
-        w_1 = ops.concatenate([w, ones], axis=1)                                # e . [w, 1] = [e w, sum(e)]
+        # one copy of the table per batch, [w, b, 1], read by both forward products: [h, 1, -s] . [w, b, 1] = l - s
+        # and e . [w, b, 1] = [e w, e b, sum(e)]; the first reads it transposed, which TensorFlow's graph optimizer
+        # and XLA fold into the product (PyTorch takes a view); run eagerly on TensorFlow it is copied per chunk
+        w_b_1 = ops.concatenate([w, b[:, None], ops.ones((n_items, 1), w.dtype)], axis=1)
 
         def exp_and_sums(h_1, shift):
-            "exp(l - shift) for a chunk, and its products with [w, 1]."
-            e = ops.exp(ops.matmul(ops.concatenate([h_1, -shift], axis=1), w_b_1))
-            return e, ops.matmul(e, w_1), shift
+            "exp(l - shift) for a chunk, and its product with [w, b, 1]."
+            e = ops.exp(ops.matmul(ops.concatenate([h_1, -shift], axis=1), ops.transpose(w_b_1)))
+            return e, ops.matmul(e, w_b_1), shift
 
         def exp_by_max(h_1):
             "The same, shifted by each row's largest logit."
-            logits = ops.matmul(ops.concatenate([h_1, ops.zeros_like(h_1[:, :1])], axis=1), w_b_1)
+            logits = ops.matmul(ops.concatenate([h_1, ops.zeros_like(h_1[:, :1])], axis=1), ops.transpose(w_b_1))
             top = ops.max(logits, axis=1, keepdims=True)
             e = ops.exp(logits - top)
-            return e, ops.matmul(e, w_1), top
+            return e, ops.matmul(e, w_b_1), top
 
         def one_chunk(i, carry):
             total, dh, dw_b_t = carry
             h_1, wi = h_1s[i], ws[i]
             e, e_w, shift = exp_and_sums(h_1, shifts[i])
             # a row sum over 1e30 (or infinite): some target trails its row's top logit by ~69 + SHIFT_MARGIN or more
-            e, e_w, shift = ops.cond(ops.max(e_w[:, d]) > 1e30, lambda: exp_by_max(h_1), lambda: (e, e_w, shift))
-            z = e_w[:, d:]
+            e, e_w, shift = ops.cond(ops.max(e_w[:, d + 1]) > 1e30, lambda: exp_by_max(h_1), lambda: (e, e_w, shift))
+            z = e_w[:, d + 1:]
             total = total + ops.sum(wi * (ops.log(z) + shift))
             scale = wi / z                                      # softmax = e / z, weighted: applied to the small side
             dh = ops.slice_update(dh, (i, 0, 0), (scale * e_w[:, :d])[None])
@@ -106,12 +107,12 @@ def chunked_softmax_loss(h, w, b, y, weights, chunk: int = 512):
 
         start = (ops.zeros((), h.dtype), ops.zeros((n_chunks, size, d), h.dtype), ops.zeros((d + 1, n_items), w.dtype))
         total, dh, dw_b_t = ops.fori_loop(0, n_chunks, one_chunk, start)
-        dw_b = ops.transpose(dw_b_t)
         # the target's term, -weights * l[y]: its gradient is -weights at one logit per row
         total = total - ops.sum(weights * target)
         dh = ops.reshape(dh, (n_chunks * size, d))[:n_pos] - weights[:, None] * w_y
-        dw = dw_b[:, :d] - ops.segment_sum(weights[:, None] * h, y, num_segments=n_items)
-        db = dw_b[:, d] - ops.segment_sum(weights, y, num_segments=n_items)
+        # transposing dw_b_t's leading rows only, rather than all of it and then slicing columns
+        dw = ops.transpose(dw_b_t[:d]) - ops.segment_sum(weights[:, None] * h, y, num_segments=n_items)
+        db = dw_b_t[d] - ops.segment_sum(weights, y, num_segments=n_items)
 
         def gradient(*args, upstream=None):
             if upstream is None: (upstream,) = args            # TensorFlow and JAX pass it positionally

@@ -41,9 +41,9 @@ def chunked_softmax_loss(h, w, b, y, weights, chunk: int = 512):
     pass of `exp` over its logits: the bias and each row's shift (its target's logit plus `SHIFT_MARGIN`) ride in
     the first product, the exponentials' row sums in the second (both read one `[w, b, 1]` table), and the
     target's own term is taken out on the small side. A chunk with a row sum over 1e30 (a target trailing its
-    row's top logit by about 69 + 20 or more) is recomputed with each row's exact maximum as the shift. Everything is scored in
-    float32, whatever the inputs' dtype (e^-20 underflows in float16); the gradients come back in each
-    input's dtype.
+    row's top logit by about 69 + 20 or more) is recomputed with each row's exact maximum as the shift.
+    Everything is scored in float32, whatever the inputs' dtype (e^-20 underflows in float16); the gradients
+    come back in each input's dtype.
 
     Args:
         h: hidden states `(P, d)`.
@@ -80,14 +80,18 @@ def chunked_softmax_loss(h, w, b, y, weights, chunk: int = 512):
         # and XLA fold into the product (PyTorch takes a view); run eagerly on TensorFlow it is copied per chunk
         w_b_1 = ops.concatenate([w, b[:, None], ops.ones((n_items, 1), w.dtype)], axis=1)
 
+        def shifted_logits(h_1, shift):
+            "l - shift for a chunk, in one product."
+            return ops.matmul(ops.concatenate([h_1, -shift], axis=1), ops.transpose(w_b_1))
+
         def exp_and_sums(h_1, shift):
             "exp(l - shift) for a chunk, and its product with [w, b, 1]."
-            e = ops.exp(ops.matmul(ops.concatenate([h_1, -shift], axis=1), ops.transpose(w_b_1)))
+            e = ops.exp(shifted_logits(h_1, shift))
             return e, ops.matmul(e, w_b_1), shift
 
         def exp_by_max(h_1):
             "The same, shifted by each row's largest logit."
-            logits = ops.matmul(ops.concatenate([h_1, ops.zeros_like(h_1[:, :1])], axis=1), ops.transpose(w_b_1))
+            logits = shifted_logits(h_1, ops.zeros_like(h_1[:, :1]))
             top = ops.max(logits, axis=1, keepdims=True)
             e = ops.exp(logits - top)
             return e, ops.matmul(e, w_b_1), top

@@ -31,7 +31,7 @@ def _at_least_1(n):
     "max(n, 1) for a static size (int) or a dynamic one (tensor)."
     return max(n, 1) if isinstance(n, int) else ops.maximum(n, 1)
 
-def chunked_softmax_loss(h, w, b, y, weights, chunk: int = 512):
+def chunked_softmax_loss(h, w, b, y, weights, chunk: int = 512, parallel: int = 2):
     """Weighted full-softmax cross-entropy `sum_p weights[p] * (logsumexp(l_p) - l_p[y[p]])` over the logits
     `l = h @ w.T + b`, computed `chunk` positions at a time, with its gradient computed in the same pass.
 
@@ -51,12 +51,17 @@ def chunked_softmax_loss(h, w, b, y, weights, chunk: int = 512):
         b: item biases `(N,)`.
         y: target ids `(P,)`, in `[0, N)`.
         weights: weight of each position `(P,)`, at least 0; 0 leaves a position out (padding).
-        chunk: the most positions per chunk; the positions are spread evenly over as few chunks as that allows.
-            At 512 and N = 23,716 a chunk's exponentials take 49 MB, about the 48 MiB last-level cache of this
-            project's CPU machine; in a side experiment there (not kept), 512 was the fastest of 64 to 1,024.
+        chunk: the most positions per chunk; the positions are spread evenly over as few chunks as that allows
+            (and `parallel` asks). At 512 and N = 23,716 a chunk's exponentials take 49 MB, about the 48 MiB
+            last-level cache of this project's CPU machine; in side experiments there (not kept), 512 was the
+            fastest of 64 to 1,024, and with `parallel=2` faster than 256 and as fast as 1,024.
+        parallel: the number of chunks is rounded up to a multiple of this. TensorFlow's graphs run a loop's
+            iterations concurrently, so on TensorFlow two chunks keep two CPU cores busy where one would leave
+            a core idle in its single-threaded passes; the other backends run the chunks one after another.
     """
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-        raise ValueError(f"chunk={chunk!r}: must be a positive integer")
+    for name, value in (("chunk", chunk), ("parallel", parallel)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}={value!r}: must be a positive integer")
     # float32 values, not variables (TensorFlow's custom_gradient wants tensors); the casts return float16 or
     # bfloat16 gradients to inputs of those dtypes
     h, w, b = (ops.copy(ops.cast(x, "float32")) for x in (h, w, b))
@@ -65,9 +70,9 @@ def chunked_softmax_loss(h, w, b, y, weights, chunk: int = 512):
     @ops.custom_gradient
     def loss_with_gradient(h, w, b):
         n_pos, d, n_items = ops.shape(h)[0], ops.shape(h)[1], ops.shape(w)[0]
-        n_chunks = (n_pos + chunk - 1) // chunk
+        n_chunks = ((n_pos + chunk - 1) // chunk + parallel - 1) // parallel * parallel
         size = (n_pos - 1) // _at_least_1(n_chunks) + 1         # rows per chunk, at most `chunk`: evened out
-        extra = n_chunks * size - n_pos                         # rows added to fill the last chunk (fewer than n_chunks), weight 0
+        extra = n_chunks * size - n_pos                         # rows added at the end to fill the chunks (fewer than n_chunks), weight 0
         w_y = ops.take(w, y, axis=0)
         target = ops.sum(w_y * h, axis=1) + ops.take(b, y, axis=0)             # l[p, y[p]]
         real = ops.cast(ops.not_equal(weights, 0), h.dtype)[:, None]
@@ -105,7 +110,8 @@ def chunked_softmax_loss(h, w, b, y, weights, chunk: int = 512):
             z = e_w[:, d + 1:]
             total = total + ops.sum(wi * (ops.log(z) + shift))
             scale = wi / z                                      # softmax = e / z, weighted: applied to the small side
-            dh = ops.slice_update(dh, (i, 0, 0), (scale * e_w[:, :d])[None])
+            # a select rather than ops.slice_update, which TensorFlow compiles with XLA for each new batch shape
+            dh = ops.where(ops.equal(ops.arange(n_chunks), i)[:, None, None], (scale * e_w[:, :d])[None], dh)
             # (d + 1, N): E read along its rows; E^T (H w / z) was ~1.6x slower with oneDNN (side experiment, not kept)
             return total, dh, dw_b_t + ops.matmul(ops.transpose(h_1 * scale), e)
 

@@ -66,9 +66,10 @@ def test_chunked_softmax_loss_when_targets_trail_far_behind(chunk):
 
 @pytest.mark.skipif(keras.backend.backend() == "jax", reason="JAX traces the loop: the branch taken is not observable")
 def test_chunked_softmax_loss_takes_the_fallback_only_where_needed(monkeypatch):
-    """Rows 0-7 trail far behind (fallback), rows 8-39 do not: with chunks of 8 exactly the first chunk is
+    """Rows 0-7 trail far behind (fallback), rows 8-37 do not: with chunks of 8 exactly the first chunk is
     recomputed, the others take the fast path, and the whole still matches the direct computation (zero weights
-    and a filled last chunk included)."""
+    and a filled last chunk included). With the chunk count rounded up to even (6 chunks of 7 rows), row 7 is in
+    the second chunk, and so the first two are recomputed."""
     r = np.random.default_rng(12)
     h, w, b = (r.normal(size=s).astype("float32") for s in [(38, 6), (33, 6), (33,)])
     h[:8, 0] = 1; h[8:, 0] = 0; w[0] = 0; w[0, 0] = 300
@@ -81,10 +82,12 @@ def test_chunked_softmax_loss_takes_the_fallback_only_where_needed(monkeypatch):
         return cond(pred, true_fn, false_fn)
     monkeypatch.setattr(keras.ops, "cond", watched)
     want, want_grads = value_and_grad(lambda h, w, b: direct_softmax_loss(h, w, b, y, weights), h, w, b)
-    got, got_grads = value_and_grad(lambda h, w, b: chunked_softmax_loss(h, w, b, y, weights, chunk=8), h, w, b)
-    assert taken == [True, False, False, False, False]
-    assert got == pytest.approx(want, rel=1e-5)
-    for g, g0 in zip(got_grads, want_grads): np.testing.assert_allclose(g, g0, atol=1e-5 * np.abs(g0).max())
+    for parallel, branches in ((1, [True, False, False, False, False]), (2, [True, True, False, False, False, False])):
+        taken.clear()
+        got, got_grads = value_and_grad(lambda h, w, b: chunked_softmax_loss(h, w, b, y, weights, chunk=8, parallel=parallel), h, w, b)
+        assert taken == branches
+        assert got == pytest.approx(want, rel=1e-5)
+        for g, g0 in zip(got_grads, want_grads): np.testing.assert_allclose(g, g0, atol=1e-5 * np.abs(g0).max())
 
 
 def test_chunked_softmax_loss_scores_float16_item_vectors_in_float32():

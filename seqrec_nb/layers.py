@@ -51,13 +51,15 @@ def chunked_softmax_loss(h, w, b, y, weights, chunk: int = 512, parallel: int = 
         b: item biases `(N,)`.
         y: target ids `(P,)`, in `[0, N)`.
         weights: weight of each position `(P,)`, at least 0; 0 leaves a position out (padding).
-        chunk: the most positions per chunk; the positions are spread evenly over as few chunks as that allows
-            (and `parallel` asks). At 512 and N = 23,716 a chunk's exponentials take 49 MB, about the 48 MiB
-            last-level cache of this project's CPU machine; in side experiments there (not kept), 512 was the
-            fastest of 64 to 1,024, and with `parallel=2` faster than 256 and as fast as 1,024.
-        parallel: the number of chunks is rounded up to a multiple of this. TensorFlow's graphs run a loop's
-            iterations concurrently, so on TensorFlow two chunks keep two CPU cores busy where one would leave
-            a core idle in its single-threaded passes; the other backends run the chunks one after another.
+        chunk: the most positions per chunk: as few chunks as that allows, their number then rounded up to a
+            multiple of `parallel`, share the positions evenly (rows added to fill them have weight 0). At 512
+            and N = 23,716 a chunk's exponentials take 49 MB, about the 48 MiB last-level cache of this
+            project's CPU machine; in side experiments there (not kept), 512 was the fastest of 64 to 1,024,
+            and with `parallel=2` faster than 256 and no slower than 1,024.
+        parallel: the multiple the number of chunks is rounded up to. A TensorFlow graph (without XLA) runs a
+            loop's iterations side by side where they do not wait on each other, as here, where only the
+            accumulators do; 2 suits this project's 2-core machine, where it made the Games epoch 9 to 10%
+            faster. Eagerly, under XLA and on the other backends the chunks run one after another.
     """
     for name, value in (("chunk", chunk), ("parallel", parallel)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -110,7 +112,8 @@ def chunked_softmax_loss(h, w, b, y, weights, chunk: int = 512, parallel: int = 
             z = e_w[:, d + 1:]
             total = total + ops.sum(wi * (ops.log(z) + shift))
             scale = wi / z                                      # softmax = e / z, weighted: applied to the small side
-            # a select rather than ops.slice_update, which TensorFlow compiles with XLA for each new batch shape
+            # a select (rewriting all of dh, P x d, per chunk) rather than ops.slice_update, which TensorFlow
+            # compiles with XLA for each new batch shape
             dh = ops.where(ops.equal(ops.arange(n_chunks), i)[:, None, None], (scale * e_w[:, :d])[None], dh)
             # (d + 1, N): E read along its rows; E^T (H w / z) was ~1.6x slower with oneDNN (side experiment, not kept)
             return total, dh, dw_b_t + ops.matmul(ops.transpose(h_1 * scale), e)

@@ -84,7 +84,8 @@ def test_chunked_softmax_loss_takes_the_fallback_only_where_needed(monkeypatch):
     want, want_grads = value_and_grad(lambda h, w, b: direct_softmax_loss(h, w, b, y, weights), h, w, b)
     for parallel, branches in ((1, [True, False, False, False, False]), (2, [True, True, False, False, False, False])):
         taken.clear()
-        got, got_grads = value_and_grad(lambda h, w, b: chunked_softmax_loss(h, w, b, y, weights, chunk=8, parallel=parallel), h, w, b)
+        chunked = lambda h, w, b: chunked_softmax_loss(h, w, b, y, weights, chunk=8, parallel=parallel)
+        got, got_grads = value_and_grad(chunked, h, w, b)
         assert taken == branches
         assert got == pytest.approx(want, rel=1e-5)
         for g, g0 in zip(got_grads, want_grads): np.testing.assert_allclose(g, g0, atol=1e-5 * np.abs(g0).max())

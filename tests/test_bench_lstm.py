@@ -37,16 +37,40 @@ def test_each_epoch_is_priced_at_the_rates_beside_it():
     assert p["bound_square_s"] == 0.25 and p["ratio_square"] == 6.0
     # epoch 2 (1 s) between rates 2 and 1: bound 2 / 1.5 s; epoch 3 (2 s) between 1 and 1: bound 2 s
     assert p["ratios_beside"] == [0.75, 1.0] and p["ratio_beside"] == 0.875
+    assert "ratio_segments" not in p                # a run from before the segments were timed
+
+
+def test_each_segment_is_priced_at_the_rates_beside_it():
+    # epoch 2: 3 GFLOP in 1 s between rates 2 and 4 (bound 1 s), then 2 GFLOP in 3 s between 4 and 4 (bound 0.5 s);
+    # epoch 3: one segment, 4 GFLOP in 2 s between 1 and 3 (bound 2 s); epoch 1 (tracing) is left out
+    seg = lambda s, gflop, before, after: {"s": s, "gflop": gflop, "rate_before": before, "rate_after": after}
+    r = {"flops": {"output": 4e9, "lstm": 1e9}, "rates_gflops": {"(1, 2, 3)": 1.0, "(2048, 2048, 2048)": 1.0},
+         "epochs_s": [9.0, 4.0, 2.0], "epoch_s": 3.0, "rates_beside_epochs_gflops": [1.0, 1.0, 1.0, 1.0],
+         "segments": [[seg(9.0, 5.0, 100.0, 100.0)], [seg(1.0, 3.0, 2.0, 4.0), seg(3.0, 2.0, 4.0, 4.0)], [seg(2.0, 4.0, 1.0, 3.0)]]}
+    p = bench.priced(r)
+    assert p["ratios_segments"] == [4.0 / 1.5, 1.0] and p["ratio_segments"] == (4.0 / 1.5 + 1.0) / 2
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="one backend is enough for the script's plumbing; "
                     "LSTMRec itself is tested on every backend in test_lstm.py")
-@pytest.mark.parametrize("chunked", [True, False])
-def test_one_configuration_runs_on_real_data(chunked):
-    r = bench.run_one("softmax", False, n_batches=2, dim=16, chunked=chunked)
+@pytest.mark.parametrize("chunked, batch_size", [(True, 128), (False, 64)])
+def test_one_configuration_runs_on_real_data(chunked, batch_size, monkeypatch):
+    monkeypatch.setattr(bench, "SEGMENT", 2)            # 3 batches: segments of 2 and 1 steps, the rate measured between
+    r = bench.run_one("softmax", False, n_batches=3, dim=16, chunked=chunked, batch_size=batch_size)
     assert r["sequences"] > 0 and r["epoch_s"] > 0 and np.isfinite(r["final_loss"])
     assert r["flops"]["output"] > r["flops"]["lstm"] > 0 and r["peak_rss_mib"] >= r["rss_before_training_mib"]
     assert r["chunked"] is chunked and r["softmax_chunk"] == (512 if chunked else None)
     assert len(r["epochs_s"]) == 1 + bench.MEASURED_EPOCHS and r["epoch_s"] == np.median(r["epochs_s"][1:])
     assert len(r["rates_beside_epochs_gflops"]) == 2 + bench.MEASURED_EPOCHS and min(r["rates_beside_epochs_gflops"]) > 0
     assert all(0 < steps <= wall for steps, wall in zip(r["epochs_s"], r["epochs_wall_s"]))
+    assert r["batch_size"] == batch_size and 2 * batch_size < r["sequences"] <= 3 * batch_size   # 3 batches, the last maybe short
+    segments = r["segments"]
+    assert [len(epoch) for epoch in segments] == [2] * (1 + bench.MEASURED_EPOCHS)
+    for epoch, seconds in zip(segments, r["epochs_s"]):
+        assert seconds == sum(seg["s"] for seg in epoch) and all(seg["s"] > 0 for seg in epoch)
+        assert epoch[0]["rate_after"] == epoch[1]["rate_before"] > 0 and epoch[0]["gflop"] > 0 < epoch[1]["gflop"]
+    # the rate at an epoch's end is the next epoch's first segment's rate before it
+    assert [epoch[-1]["rate_after"] for epoch in segments] == r["rates_beside_epochs_gflops"][1:]
+    assert [epoch[0]["rate_before"] for epoch in segments] == r["rates_beside_epochs_gflops"][:-1]
+    # the first epoch's batches are those counted before training: its segments hold all its FLOPs
+    assert sum(seg["gflop"] for seg in segments[0]) == pytest.approx((r["flops"]["output"] + r["flops"]["lstm"]) / 1e9)

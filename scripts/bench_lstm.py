@@ -172,7 +172,7 @@ def run_one(loss: str, jit: bool, n_batches: int | None, dim: int = HYPER["dim"]
     hist = fit(net, data, epochs=1 + MEASURED_EPOCHS, verbose=0, callbacks=[Timer()])
     n_seq = sum(data[i][1].shape[0] for i in range(len(data)))
     rates = matmul_rates(rate_shapes)
-    return {"loss": loss, "dim": dim, "batch_size": batch_size, "jit_compile": jit, "chunked": chunked, "softmax_chunk": net.softmax_chunk, "jit_used": bool(net.jit_compile), "backend": keras.backend.backend(),
+    return {"loss": loss, "dim": dim, "batch_size": batch_size, "segment": SEGMENT, "jit_compile": jit, "chunked": chunked, "softmax_chunk": net.softmax_chunk, "jit_used": bool(net.jit_compile), "backend": keras.backend.backend(),
             "first_epoch_s": timer[0], "epoch_s": float(np.median([timer[e] for e in range(1, 1 + MEASURED_EPOCHS)])),
             "epochs_s": [timer[e] for e in range(1 + MEASURED_EPOCHS)],
             "epochs_wall_s": [wall[e] for e in range(1 + MEASURED_EPOCHS)], "epochs_start_wait_s": [wait[e] for e in range(1 + MEASURED_EPOCHS)],
@@ -202,10 +202,10 @@ def priced(r: dict) -> dict:
     return out
 
 
-def run_in_subprocess(script: str, one_args: list, batches: int | None) -> dict | None:
-    """Run `script --one *one_args` in a fresh process (so its peak memory is its own) and return the dict it
+def run_in_subprocess(script: str, one_args: list, batches: int | None, extra: list = ()) -> dict | None:
+    """Run `script --one *one_args *extra` in a fresh process (so its peak memory is its own) and return the dict it
     prints on its `RESULT ` line; None (with the child's stderr printed) when it fails."""
-    cmd = [sys.executable, script, "--one", *one_args] + (["--batches", str(batches)] if batches else [])
+    cmd = [sys.executable, script, "--one", *one_args, *extra] + (["--batches", str(batches)] if batches else [])
     res = subprocess.run(cmd, capture_output=True, text=True, env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"})
     line = [ln for ln in res.stdout.splitlines() if ln.startswith("RESULT ")]
     if res.returncode != 0 or not line:
@@ -215,18 +215,25 @@ def run_in_subprocess(script: str, one_args: list, batches: int | None) -> dict 
 
 
 def main(argv=None) -> int:
+    global SEGMENT
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--batches", type=int, default=None, help="train on the first N batches only (a smoke run)")
     p.add_argument("--one", nargs=5, metavar=("LOSS", "JIT", "DIM", "CHUNKED", "BATCH"), help=argparse.SUPPRESS)
     p.add_argument("--json", help="also write the results to this file")
+    p.add_argument("--segment", type=int, default=SEGMENT,
+                   help=f"training steps between two measurements of the product rate inside an epoch (default {SEGMENT}; "
+                        "0: none, each epoch one segment)")
     args = p.parse_args(argv)
+    if args.segment < 0: p.error(f"--segment {args.segment}: must be at least 0")
+    SEGMENT = args.segment or 10**9
     if args.one:
         loss, jit, dim, chunked, batch = args.one
         print("RESULT " + json.dumps(run_one(loss, jit == "1", args.batches, int(dim), chunked == "1", int(batch))))
         return 0
     rows = []
     for loss, jit, dim, chunked, batch in CONFIGS:
-        r = run_in_subprocess(__file__, [loss, "1" if jit else "0", str(dim), "1" if chunked else "0", str(batch)], args.batches)
+        r = run_in_subprocess(__file__, [loss, "1" if jit else "0", str(dim), "1" if chunked else "0", str(batch)], args.batches,
+                              ["--segment", str(args.segment)])
         if r is None: return 1
         rows.append(r)
         print(f"  done: {loss:16s} jit={jit!s:5s} dim={dim} chunked={chunked!s:5s} batch={batch} epoch {r['epoch_s']:.1f} s",

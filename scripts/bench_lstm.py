@@ -1,7 +1,7 @@
 """Benchmark one training epoch of `LSTMRec` on the Games log: full versus sampled softmax, with and without
 XLA (`jit_compile`), against the epoch's FLOP count and this machine's measured matrix-multiply rate.
 
-    python scripts/bench_lstm.py                     # the whole table (about 40 minutes on 2 CPU cores)
+    python scripts/bench_lstm.py                     # the whole table (about 30 minutes on 2 CPU cores)
     python scripts/bench_lstm.py --batches 20        # a quick smoke run on the first 20 batches
 
 Each configuration runs in its own process (so its peak memory is its own) for four epochs: the first
@@ -9,14 +9,16 @@ includes tracing and compilation; the table reports the median of the other thre
 epoch alone misled before). Training goes through `seqrec_nb.train.fit`, as `LSTMRec.fit` does.
 
 An epoch is timed in segments of `SEGMENT` steps, each from its first step's start to its last step's end, and the
-output layer's product rate is measured between segments (outside them): this shared machine's rate moved between
-100 and 167 GFLOP/s within three minutes (2026-12-02, the rate measured back to back, with up to 12% of the CPU
-time stolen by the host at the slow end), faster than an epoch lasts. Each epoch is priced three ways: at the rates
+output layer's product rate is measured between segments (outside them): this shared machine's rate moves faster
+than an epoch lasts (in run I, 2026-12-02, between 95 and 143 GFLOP/s within one configuration's three measured
+epochs; the report prints that range). Each epoch is priced three ways: at the rates
 measured after training (`ratio`), at the rates measured just before and just after the epoch (`ratio~`), and each
 segment at the rates measured just before and just after it (`ratio^`). The epoch's wall time from Keras' epoch start
 (measurements included) and the wait from there to its first step are kept too: until `fit` fed Keras its own
 `tf.data` pipeline (autotuning off), Keras' start of an epoch on TensorFlow sometimes waited (up to 39 s in run C),
-with the CPU idle, for the previous epoch's autotuned iterator to shut down. FLOPs count the
+with the CPU idle, for the previous epoch's autotuned iterator to shut down. Peak memory includes the rate
+measurement's operands, made directly in float32 since run I; earlier runs drew them in float64 first (a 2,048 by
+23,716 draw is 388 MB before its float32 copy), so peak memory is not comparable with theirs. FLOPs count the
 matrix products the implementation performs, padded positions included: the output layer
 (`6 P d (N+1)` for the full softmax: forward, and the two backward products; `6 P d (K+1)` for K
 sampled candidates) and the LSTM (`48 d^2` per position: the input and recurrent products, forward and
@@ -172,7 +174,7 @@ def run_one(loss: str, jit: bool, n_batches: int | None, dim: int = HYPER["dim"]
     hist = fit(net, data, epochs=1 + MEASURED_EPOCHS, verbose=0, callbacks=[Timer()])
     n_seq = sum(data[i][1].shape[0] for i in range(len(data)))
     rates = matmul_rates(rate_shapes)
-    return {"loss": loss, "dim": dim, "batch_size": batch_size, "segment": SEGMENT, "jit_compile": jit, "chunked": chunked, "softmax_chunk": net.softmax_chunk, "jit_used": bool(net.jit_compile), "backend": keras.backend.backend(),
+    return {"loss": loss, "dim": dim, "batch_size": batch_size, "segment": SEGMENT if SEGMENT < 10**9 else 0, "jit_compile": jit, "chunked": chunked, "softmax_chunk": net.softmax_chunk, "jit_used": bool(net.jit_compile), "backend": keras.backend.backend(),
             "first_epoch_s": timer[0], "epoch_s": float(np.median([timer[e] for e in range(1, 1 + MEASURED_EPOCHS)])),
             "epochs_s": [timer[e] for e in range(1 + MEASURED_EPOCHS)],
             "epochs_wall_s": [wall[e] for e in range(1 + MEASURED_EPOCHS)], "epochs_start_wait_s": [wait[e] for e in range(1 + MEASURED_EPOCHS)],
@@ -184,7 +186,8 @@ def run_one(loss: str, jit: bool, n_batches: int | None, dim: int = HYPER["dim"]
 def priced(r: dict) -> dict:
     """The bounds and ratios of one configuration's result `r`: `bound_s` and `ratio` at the output layer's product rate
     measured after training, `bound_square_s` and `ratio_square` at the square product's, and `ratios_beside` (each
-    measured epoch against the bound at the mean of the rates measured just before and just after it) with their median;
+    measured epoch against the bound at the mean of the rates measured just before and just after it, each epoch's own
+    FLOPs counted by its segments where `r` has them) with their median;
     and, where `r` has them, `ratios_segments` (each measured epoch against the sum of its segments' bounds, each
     segment's FLOPs priced at the mean of the rates measured just before and just after it) with their median."""
     rates, total = r["rates_gflops"], (r["flops"]["output"] + r["flops"]["lstm"]) / 1e9
@@ -256,13 +259,14 @@ def main(argv=None) -> int:
               f"{total / 1e9:8.0f} {bound:8.1f} "
               f"{r['ratio']:6.2f} {r['ratio_beside']:6.2f} {r['ratio_segments']:6.2f} {bound_sq:8.1f} {r['ratio_square']:6.2f}")
     r0 = rows[0]
+    segment_words = f"{args.segment} steps" if args.segment else "a whole epoch (--segment 0)"
     print("\nmatmul rates measured (GFLOP/s, float32, keras.ops.matmul):",
           ", ".join(f"{k}: {v:.0f}" for k, v in r0["rates_gflops"].items()))
     print("peak MiB: the process's peak resident memory; +MiB: its growth during training (this machine has no GPU)")
     print("bound = FLOPs / mean rate of the output layer's three product shapes, measured after training; bound* = FLOPs / "
           "square-matmul rate;\nratio~ = median over the measured epochs of epoch / bound, the bound priced at the mean of "
           "the rates measured just before and just after that epoch;\nratio^ = the same with each segment of "
-          f"{SEGMENT} steps priced at the rates measured just before and just after it (epoch s: the sum of its segments)")
+          f"{segment_words} priced at the rates measured just before and just after it (epoch s: the sum of its segments)")
     seg_rates = [seg["rate_before"] for epoch in r0["segments"][1:] for seg in epoch]
     print(f"output-layer product rates measured between the segments of {r0['loss']} (dim {r0['dim']}), epochs 2 to "
           f"{1 + MEASURED_EPOCHS}: {min(seg_rates):.0f} to {max(seg_rates):.0f} GFLOP/s (median {statistics.median(seg_rates):.0f})")
@@ -277,7 +281,7 @@ def main(argv=None) -> int:
         verdict = "meets" if best["ratio"] <= 1.5 else "misses"
         print(f"full softmax at dim {dim}, batch {batch}, best configuration (jit={best['jit_used']}, chunked={best['chunked']}): "
               f"{best['epoch_s']:.1f} s = {best['ratio']:.2f}x its FLOP bound: {verdict} the 1.5x target")
-        for key, how in (("beside", "priced beside each epoch (ratio~)"), ("segments", f"priced beside each {SEGMENT} steps (ratio^)")):
+        for key, how in (("beside", "priced beside each epoch (ratio~)"), ("segments", f"priced beside each segment of {segment_words} (ratio^)")):
             best = min(full, key=lambda r: r[f"ratio_{key}"])
             verdict = "meets" if best[f"ratio_{key}"] <= 1.5 else "misses"
             print(f"  {how}, best (jit={best['jit_used']}, chunked={best['chunked']}): {best[f'ratio_{key}']:.2f}x "

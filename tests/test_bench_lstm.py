@@ -49,6 +49,12 @@ def test_each_segment_is_priced_at_the_rates_beside_it():
          "segments": [[seg(9.0, 5.0, 100.0, 100.0)], [seg(1.0, 3.0, 2.0, 4.0), seg(3.0, 2.0, 4.0, 4.0)], [seg(2.0, 4.0, 1.0, 3.0)]]}
     p = bench.priced(r)
     assert p["ratios_segments"] == [4.0 / 1.5, 1.0] and p["ratio_segments"] == (4.0 / 1.5 + 1.0) / 2
+    # priced beside each epoch at its own FLOPs, counted by its segments: 4 s for 5 GFLOP at 1, 2 s for 4 GFLOP at 1
+    assert p["ratios_beside"] == [0.8, 0.5]
+
+
+def test_segment_must_not_be_negative():
+    with pytest.raises(SystemExit): bench.main(["--segment", "-1"])
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="one backend is enough for the script's plumbing; "

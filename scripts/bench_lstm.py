@@ -144,6 +144,8 @@ def run_one(loss: str, jit: bool, n_batches: int | None, dim: int = HYPER["dim"]
     def rate_now(): return shaped_rate(matmul_rates(rate_shapes[:3], repeats=3))
     per_position = sum(flops_per_position(split.n_items, loss, dim, HYPER["n_negatives"]).values())
     begin, wait, timer, wall, segments, beside = {}, {}, {}, {}, {}, [rate_now()]
+    data = _batches_limited(batches, n_batches)
+    every = SEGMENT or len(data)                        # steps per segment; 0: the whole epoch
 
     class Timer(keras.callbacks.Callback):
         """An epoch's training time, the sum of its segments of `SEGMENT` steps, each timed from its first step's start
@@ -154,12 +156,12 @@ def run_one(loss: str, jit: bool, n_batches: int | None, dim: int = HYPER["dim"]
             self.epoch, self.positions, segments[epoch] = epoch, step_positions(batches, n_batches), []
             begin[epoch] = time.perf_counter()
         def on_train_batch_begin(self, batch, logs=None):
-            if batch % SEGMENT: return
+            if batch % every: return
             rate = rate_now() if batch else beside[-1]        # before the first segment: the one at the last epoch's end
             self.start = (batch, rate, time.perf_counter())
             if batch == 0: wait[self.epoch] = self.start[2] - begin[self.epoch]
         def on_train_batch_end(self, batch, logs=None):
-            if (batch + 1) % SEGMENT and batch + 1 < len(data): return
+            if (batch + 1) % every and batch + 1 < len(data): return
             for v in (logs or {}).values(): keras.ops.convert_to_numpy(v)     # the step done (asynchronous backends)
             first, rate, t0 = self.start
             segments[self.epoch].append({"s": time.perf_counter() - t0, "rate_before": rate,
@@ -170,11 +172,10 @@ def run_one(loss: str, jit: bool, n_batches: int | None, dim: int = HYPER["dim"]
             segs = segments[epoch]
             for seg, after in zip(segs, [s["rate_before"] for s in segs[1:]] + [beside[-1]]): seg["rate_after"] = after
             timer[epoch], wall[epoch] = sum(seg["s"] for seg in segs), end - begin[epoch]
-    data = _batches_limited(batches, n_batches)
     hist = fit(net, data, epochs=1 + MEASURED_EPOCHS, verbose=0, callbacks=[Timer()])
     n_seq = sum(data[i][1].shape[0] for i in range(len(data)))
     rates = matmul_rates(rate_shapes)
-    return {"loss": loss, "dim": dim, "batch_size": batch_size, "segment": SEGMENT if SEGMENT < 10**9 else 0, "jit_compile": jit, "chunked": chunked, "softmax_chunk": net.softmax_chunk, "jit_used": bool(net.jit_compile), "backend": keras.backend.backend(),
+    return {"loss": loss, "dim": dim, "batch_size": batch_size, "segment": SEGMENT, "jit_compile": jit, "chunked": chunked, "softmax_chunk": net.softmax_chunk, "jit_used": bool(net.jit_compile), "backend": keras.backend.backend(),
             "first_epoch_s": timer[0], "epoch_s": float(np.median([timer[e] for e in range(1, 1 + MEASURED_EPOCHS)])),
             "epochs_s": [timer[e] for e in range(1 + MEASURED_EPOCHS)],
             "epochs_wall_s": [wall[e] for e in range(1 + MEASURED_EPOCHS)], "epochs_start_wait_s": [wait[e] for e in range(1 + MEASURED_EPOCHS)],
@@ -228,7 +229,7 @@ def main(argv=None) -> int:
                         "0: none, each epoch one segment)")
     args = p.parse_args(argv)
     if args.segment < 0: p.error(f"--segment {args.segment}: must be at least 0")
-    SEGMENT = args.segment or 10**9
+    SEGMENT = args.segment
     if args.one:
         loss, jit, dim, chunked, batch = args.one
         print("RESULT " + json.dumps(run_one(loss, jit == "1", args.batches, int(dim), chunked == "1", int(batch))))

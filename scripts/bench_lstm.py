@@ -1,8 +1,9 @@
 """Benchmark one training epoch of `LSTMRec` on the Games log: full versus sampled softmax, with and without
 XLA (`jit_compile`), against the epoch's FLOP count and this machine's measured matrix-multiply rate.
 
-    python scripts/bench_lstm.py                     # the whole table (about 30 minutes on 2 CPU cores)
+    python scripts/bench_lstm.py                     # the whole table (30 to 60 minutes on 2 CPU cores, as the machine goes)
     python scripts/bench_lstm.py --batches 20        # a quick smoke run on the first 20 batches
+    python scripts/bench_lstm.py --quality           # what the batch sizes train: the full softmax, 4 epochs at each (about 10 minutes)
 
 Each configuration runs in its own process (so its peak memory is its own) for four epochs: the first
 includes tracing and compilation; the table reports the median of the other three, the steady state (one
@@ -24,7 +25,15 @@ matrix products the implementation performs, padded positions included: the outp
 sampled candidates) and the LSTM (`48 d^2` per position: the input and recurrent products, forward and
 backward). The bound is FLOPs / rate, with the rate measured here, in this process's backend, on the
 output layer's own shapes and on a square product. The check the chapter states: a full-softmax epoch
-takes at most 1.5x its bound. The full softmax trains through `chunked_softmax_loss` (as `LSTMRec` does); the
+takes at most 1.5x its bound.
+
+The fixed hyper-parameters (`HYPER`) train in batches of 256 sequences at a learning rate of 1e-2: twice
+`LSTMRec`'s defaults (SASRec's 128 sequences at 5e-3), the learning rate scaled with the batch
+(`learning_rate_for`). A step pays some costs whatever its size (Adam's passes over the two item tables, the LSTM's
+time steps one after another, Keras' own work); in batches of 256 they are shared by twice the positions. One row
+keeps the defaults' batch of 128 beside them. `--quality` checks that the larger batch is not bought with a worse
+model: it trains the full softmax for `QUALITY_EPOCHS` epochs at each batch size of `QUALITY_BATCHES` and reports the
+validation NDCG@10 after each epoch and the test metrics. The full softmax trains through `chunked_softmax_loss` (as `LSTMRec` does); the
 table also has it trained from the whole logits (`NextItemNet.softmax_chunk = None`), side by side.
 """
 from __future__ import annotations
@@ -40,15 +49,23 @@ import time
 
 MEASURED_EPOCHS = 3                  # after the first; the table reports their median
 SEGMENT = 40                         # training steps between two measurements of the product rate inside an epoch
-HYPER = dict(dim=64, maxlen=50, batch_size=128, n_negatives=100, learning_rate=5e-3, dropout=0.2)
-# (loss, jit_compile, dim, chunked, batch_size): the chapter's model (dim 64, batch 128) four ways; the full softmax also
-# computed from the whole logits (`softmax_chunk=None`, its training loss before `chunked_softmax_loss`), side by side;
-# the full softmax at dim 128, where the output layer's products weigh more against the passes over the logits; and at
-# batch 256, where the costs each step pays whatever its size (Adam over the item tables, the LSTM's serial time steps,
-# Keras' own work) are shared by twice the positions
-CONFIGS = [("softmax", False, 64, True, 128), ("softmax", True, 64, True, 128), ("softmax", False, 64, False, 128),
-           ("softmax", True, 64, False, 128), ("sampled_softmax", False, 64, True, 128), ("sampled_softmax", True, 64, True, 128),
-           ("softmax", False, 128, True, 128), ("softmax", True, 128, True, 128), ("softmax", False, 64, True, 256)]
+HYPER = dict(dim=64, maxlen=50, batch_size=256, n_negatives=100, learning_rate=1e-2, dropout=0.2)
+# (loss, jit_compile, dim, chunked, batch_size): the chapter's model (dim 64) four ways at HYPER's batch; the full softmax
+# also computed from the whole logits (`softmax_chunk=None`, its training loss before `chunked_softmax_loss`), side by
+# side; the full softmax at dim 128, where the output layer's products weigh more against the passes over the logits;
+# and in batches of 128 (LSTMRec's default), where the costs each step pays whatever its size weigh twice as much
+CONFIGS = [("softmax", False, 64, True, 256), ("softmax", True, 64, True, 256), ("softmax", False, 64, False, 256),
+           ("softmax", True, 64, False, 256), ("sampled_softmax", False, 64, True, 256), ("sampled_softmax", True, 64, True, 256),
+           ("softmax", False, 128, True, 256), ("softmax", True, 128, True, 256), ("softmax", False, 64, True, 128)]
+QUALITY_EPOCHS = 4                   # epochs each batch size trains for in `--quality` (chapter 20's comparison trains 4)
+QUALITY_BATCHES = (128, 256)
+
+
+def learning_rate_for(batch_size: int) -> float:
+    "The learning rate paired with `batch_size`: `HYPER`'s, scaled in proportion to the batch (5e-3 at 128, 1e-2 at 256)."
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r}: must be a positive integer")
+    return HYPER["learning_rate"] * batch_size / HYPER["batch_size"]
 
 
 def _rss_mib() -> float:
@@ -129,7 +146,7 @@ def run_one(loss: str, jit: bool, n_batches: int | None, dim: int = HYPER["dim"]
 
     seed_everything(0, deterministic=False)        # TensorFlow refuses XLA under op determinism
     split = leave_one_out(load_sasrec_txt())
-    hyper = HYPER | {"dim": dim, "batch_size": batch_size}
+    hyper = HYPER | {"dim": dim, "batch_size": batch_size, "learning_rate": learning_rate_for(batch_size)}
     rec = LSTMRec(loss=loss, jit_compile=jit, **hyper)
     batches = rec.batches(split)
     flops = epoch_flops(batches, split.n_items, loss, dim, HYPER["n_negatives"], n_batches)
@@ -175,7 +192,7 @@ def run_one(loss: str, jit: bool, n_batches: int | None, dim: int = HYPER["dim"]
     hist = fit(net, data, epochs=1 + MEASURED_EPOCHS, verbose=0, callbacks=[Timer()])
     n_seq = sum(data[i][1].shape[0] for i in range(len(data)))
     rates = matmul_rates(rate_shapes)
-    return {"loss": loss, "dim": dim, "batch_size": batch_size, "segment": SEGMENT, "jit_compile": jit, "chunked": chunked, "softmax_chunk": net.softmax_chunk, "jit_used": bool(net.jit_compile), "backend": keras.backend.backend(),
+    return {"loss": loss, "dim": dim, "batch_size": batch_size, "learning_rate": hyper["learning_rate"], "segment": SEGMENT, "jit_compile": jit, "chunked": chunked, "softmax_chunk": net.softmax_chunk, "jit_used": bool(net.jit_compile), "backend": keras.backend.backend(),
             "first_epoch_s": timer[0], "epoch_s": float(np.median([timer[e] for e in range(1, 1 + MEASURED_EPOCHS)])),
             "epochs_s": [timer[e] for e in range(1 + MEASURED_EPOCHS)],
             "epochs_wall_s": [wall[e] for e in range(1 + MEASURED_EPOCHS)], "epochs_start_wait_s": [wait[e] for e in range(1 + MEASURED_EPOCHS)],
@@ -206,6 +223,48 @@ def priced(r: dict) -> dict:
     return out
 
 
+def run_quality(batch_size: int, users: int | None = None, epochs: int | None = None) -> dict:
+    """Train the full softmax (chunked, without XLA) at `batch_size` and its learning rate (`learning_rate_for`) for
+    `epochs` (default `QUALITY_EPOCHS`) on Games (its first `users` users where given), with early stopping off;
+    its validation NDCG@10 after each epoch (the sampled protocol, as chapter 20's comparison), its test HR@10 and
+    NDCG@10 under both protocols, and the seconds `fit` took (validation included; not a benchmark: one run)."""
+    from seqrec_nb.data import leave_one_out, load_sasrec_txt
+    from seqrec_nb.evaluate import evaluate
+    from seqrec_nb.lstm import LSTMRec
+    from seqrec_nb.train import seed_everything
+
+    epochs = QUALITY_EPOCHS if epochs is None else epochs
+    log = load_sasrec_txt()
+    if users is not None: log = log[log["user_id"].isin(log["user_id"].unique()[:users])]
+    split = leave_one_out(log)
+    seed_everything(0, deterministic=False)
+    hyper = HYPER | {"batch_size": batch_size, "learning_rate": learning_rate_for(batch_size)}
+    rec = LSTMRec(loss="softmax", epochs=epochs, patience=epochs, validation_protocol="sampled", **hyper)
+    t0 = time.perf_counter()
+    rec.fit(split, verbose=0)
+    seconds = time.perf_counter() - t0
+    test = {protocol: {k: v for k, v in evaluate(rec, split, protocol).items() if k in ("HR@10", "NDCG@10")}
+            for protocol in ("sampled", "full")}
+    return {"batch_size": batch_size, "learning_rate": hyper["learning_rate"], "epochs": epochs, "users": split.n_users,
+            "steps_per_epoch": len(rec.batches(split)), "val_ndcg10": [float(x) for x in rec.history["val_NDCG@10"]],
+            "loss": [float(x) for x in rec.history["loss"]], "fit_s": seconds, "test": test}
+
+
+def quality_report(rows: list) -> None:
+    "Print `run_quality`'s results side by side."
+    print(f"LSTMRec, full softmax (chunked, no XLA) on Games ({rows[0]['users']:,} users), {rows[0]['epochs']} epochs each, "
+          f"early stopping off; hyper-parameters {HYPER} but for the batch and its learning rate\n")
+    head = (f"{'batch':>5s} {'lr':>7s} {'steps':>6s} " + " ".join(f"{'val ep ' + str(e + 1):>9s}" for e in range(rows[0]["epochs"]))
+            + f" {'test s-NDCG':>11s} {'test s-HR':>9s} {'test f-NDCG':>11s} {'test f-HR':>9s} {'fit s':>6s}")
+    print(head); print("-" * len(head))
+    for r in rows:
+        t = r["test"]
+        print(f"{r['batch_size']:5d} {r['learning_rate']:7.4f} {r['steps_per_epoch']:6d} " + " ".join(f"{x:9.4f}" for x in r["val_ndcg10"])
+              + f" {t['sampled']['NDCG@10']:11.4f} {t['sampled']['HR@10']:9.4f} {t['full']['NDCG@10']:11.4f} {t['full']['HR@10']:9.4f} {r['fit_s']:6.0f}")
+    print("val ep k: validation NDCG@10 (sampled protocol) after epoch k; s-: the sampled protocol, f-: the full one; "
+          "fit s: one run, validation included, not a timing")
+
+
 def run_in_subprocess(script: str, one_args: list, batches: int | None, extra: list = ()) -> dict | None:
     """Run `script --one *one_args *extra` in a fresh process (so its peak memory is its own) and return the dict it
     prints on its `RESULT ` line; None (with the child's stderr printed) when it fails."""
@@ -223,28 +282,45 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--batches", type=int, default=None, help="train on the first N batches only (a smoke run)")
     p.add_argument("--one", nargs=5, metavar=("LOSS", "JIT", "DIM", "CHUNKED", "BATCH"), help=argparse.SUPPRESS)
-    p.add_argument("--json", help="also write the results to this file")
+    p.add_argument("--json", help="also write the results to this file (rewritten after each configuration)")
+    p.add_argument("--configs", default=None, help=f"comma-separated positions in CONFIGS to run, in that order (default: "
+                   f"all {len(CONFIGS)})")
+    p.add_argument("--quality", action="store_true", help="train the full softmax at each batch size of QUALITY_BATCHES "
+                   f"for {QUALITY_EPOCHS} epochs and report validation NDCG@10 per epoch and test metrics, instead of timing")
+    p.add_argument("--users", type=int, default=None, help="with --quality: the first N users of Games only (a smoke run)")
     p.add_argument("--segment", type=int, default=SEGMENT,
                    help=f"training steps between two measurements of the product rate inside an epoch (default {SEGMENT}; "
                         "0: none, each epoch one segment)")
     args = p.parse_args(argv)
     if args.segment < 0: p.error(f"--segment {args.segment}: must be at least 0")
     SEGMENT = args.segment
+    if args.users is not None and (not args.quality or args.users < 1):
+        p.error(f"--users {args.users}: a positive number, and only with --quality")
+    if args.quality:
+        rows = [run_quality(batch, args.users) for batch in QUALITY_BATCHES]
+        if args.json:
+            with open(args.json, "w") as f: json.dump(rows, f, indent=1)
+        quality_report(rows)
+        return 0
     if args.one:
         loss, jit, dim, chunked, batch = args.one
         print("RESULT " + json.dumps(run_one(loss, jit == "1", args.batches, int(dim), chunked == "1", int(batch))))
         return 0
+    try: picked = range(len(CONFIGS)) if args.configs is None else [int(i) for i in args.configs.split(",")]
+    except ValueError: picked = [-1]
+    if not all(0 <= i < len(CONFIGS) for i in picked):
+        p.error(f"--configs {args.configs}: comma-separated positions 0..{len(CONFIGS) - 1}")
+    configs = [CONFIGS[i] for i in picked]
     rows = []
-    for loss, jit, dim, chunked, batch in CONFIGS:
+    for loss, jit, dim, chunked, batch in configs:
         r = run_in_subprocess(__file__, [loss, "1" if jit else "0", str(dim), "1" if chunked else "0", str(batch)], args.batches,
                               ["--segment", str(args.segment)])
         if r is None: return 1
-        rows.append(r)
-        print(f"  done: {loss:16s} jit={jit!s:5s} dim={dim} chunked={chunked!s:5s} batch={batch} epoch {r['epoch_s']:.1f} s",
-              file=sys.stderr, flush=True)
-    for r in rows: r |= priced(r)
-    if args.json:               # before the report, which a mistake in it would otherwise take down with the results
-        with open(args.json, "w") as f: json.dump(rows, f, indent=1)
+        rows.append(r | priced(r))
+        print(f"  done: {loss:16s} jit={jit!s:5s} dim={dim} chunked={chunked!s:5s} batch={batch} epoch {r['epoch_s']:.1f} s, "
+              f"ratio^ {rows[-1]['ratio_segments']:.2f}", file=sys.stderr, flush=True)
+        if args.json:           # after each configuration: a failure later, or the report, loses none of them
+            with open(args.json, "w") as f: json.dump(rows, f, indent=1)
 
     print(f"LSTMRec, one epoch on Games ({rows[0]['sequences']:,} training sequences), backend {rows[0]['backend']}, "
           f"hyper-parameters {HYPER} (dim and batch size as in the table); steady state: the median of epochs 2 to {1 + MEASURED_EPOCHS}\n")
@@ -288,7 +364,7 @@ def main(argv=None) -> int:
             print(f"  {how}, best (jit={best['jit_used']}, chunked={best['chunked']}): {best[f'ratio_{key}']:.2f}x "
                   f"(epochs {', '.join(f'{x:.2f}' for x in best[f'ratios_{key}'])}): {verdict} the 1.5x target")
     for jit in (False, True):
-        pair = {r["chunked"]: r for r in rows if r["loss"] == "softmax" and r["dim"] == 64 and r["batch_size"] == 128 and r["jit_compile"] == jit}
+        pair = {r["chunked"]: r for r in rows if r["loss"] == "softmax" and r["dim"] == 64 and r["batch_size"] == HYPER["batch_size"] and r["jit_compile"] == jit}
         if len(pair) == 2:
             print(f"full softmax at dim 64, jit={jit}: whole logits {pair[False]['epoch_s']:.1f} s, chunked "
                   f"{pair[True]['epoch_s']:.1f} s ({pair[False]['epoch_s'] / pair[True]['epoch_s']:.2f}x faster); "

@@ -57,7 +57,8 @@ def stage_steps(net, optimizer):
 
 
 def profile(n_batches: int | None = None, epochs: int = 3, dim: int = 64) -> dict:
-    "Median epoch time, in seconds, of each cumulative stage, on the Games log with bench_lstm's hyper-parameters."
+    """Median epoch time, in seconds, of each cumulative stage, on the Games log with bench_lstm's hyper-parameters (batches
+    of 256 sequences since 2026-12-02; the profiles kept from before, without a `batch_size`, trained in batches of 128)."""
     import keras
     import numpy as np
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -85,7 +86,8 @@ def profile(n_batches: int | None = None, epochs: int = 3, dim: int = 64) -> dic
             for x, y in batches: step(x, y).numpy()
             times.append(time.perf_counter() - t0)
         out[stage] = float(np.median(times))
-    return {"cumulative_s": out, "batches": len(batches), "positions": int(sum(y.size for _, y in batches)), "dim": dim}
+    return {"cumulative_s": out, "batches": len(batches), "positions": int(sum(y.size for _, y in batches)), "dim": dim,
+            "batch_size": HYPER["batch_size"]}
 
 
 def main(argv=None) -> int:

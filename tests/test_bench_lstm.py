@@ -80,3 +80,41 @@ def test_one_configuration_runs_on_real_data(chunked, batch_size, monkeypatch):
     assert [epoch[0]["rate_before"] for epoch in segments] == r["rates_beside_epochs_gflops"][:-1]
     # the first epoch's batches are those counted before training: its segments hold all its FLOPs
     assert sum(seg["gflop"] for seg in segments[0]) == pytest.approx((r["flops"]["output"] + r["flops"]["lstm"]) / 1e9)
+
+
+def test_learning_rate_scales_with_the_batch():
+    assert bench.learning_rate_for(bench.HYPER["batch_size"]) == bench.HYPER["learning_rate"]
+    assert bench.learning_rate_for(128) == pytest.approx(5e-3) and bench.learning_rate_for(256) == pytest.approx(1e-2)
+    for bad in (0, -128, True, 12.5):
+        with pytest.raises(ValueError, match="batch_size"): bench.learning_rate_for(bad)
+
+
+def test_configs_are_positions_in_the_table():
+    for bad in ("9", "-1", "a,1", ""):
+        with pytest.raises(SystemExit): bench.main(["--configs", bad])
+
+
+def test_users_needs_quality():
+    with pytest.raises(SystemExit): bench.main(["--users", "100"])
+    with pytest.raises(SystemExit): bench.main(["--quality", "--users", "0"])
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="one backend is enough for the script's plumbing")
+def test_quality_trains_each_batch_size(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(bench, "QUALITY_EPOCHS", 2)
+    monkeypatch.setattr(bench, "QUALITY_BATCHES", (32, 64))
+    assert bench.main(["--quality", "--users", "150", "--json", str(tmp_path / "q.json")]) == 0
+    import json
+    rows = json.loads((tmp_path / "q.json").read_text())
+    assert [r["batch_size"] for r in rows] == [32, 64]
+    assert [r["learning_rate"] for r in rows] == [pytest.approx(bench.learning_rate_for(32)), pytest.approx(bench.learning_rate_for(64))]
+    for r in rows:
+        assert r["users"] == 150 and r["epochs"] == 2 and len(r["val_ndcg10"]) == len(r["loss"]) == 2
+        assert all(0 <= x <= 1 for x in r["val_ndcg10"]) and all(np.isfinite(r["loss"])) and r["fit_s"] > 0
+        for protocol in ("sampled", "full"):
+            assert set(r["test"][protocol]) == {"HR@10", "NDCG@10"}
+            assert 0 <= r["test"][protocol]["NDCG@10"] <= r["test"][protocol]["HR@10"] <= 1
+    # half the batch, about twice the steps (bucketing by length may add one)
+    assert rows[0]["steps_per_epoch"] >= 2 * rows[1]["steps_per_epoch"] - 1
+    out = capsys.readouterr().out
+    assert "val ep 2" in out and out.count("\n   32 ") == 1 and out.count("\n   64 ") == 1

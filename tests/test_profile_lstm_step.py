@@ -14,7 +14,7 @@ prof = importlib.util.module_from_spec(spec); spec.loader.exec_module(prof)
 def test_each_stage_is_timed_on_real_data(capsys, tmp_path):
     r = prof.profile(n_batches=2, epochs=1, dim=8)
     assert list(r["cumulative_s"]) == list(prof.STAGES) and all(t > 0 for t in r["cumulative_s"].values())
-    assert r["batches"] == 2 and r["positions"] > 0
+    assert r["batches"] == 2 and r["positions"] > 0 and r["batch_size"] == 256
     assert prof.main(["--batches", "2", "--epochs", "1", "--json", str(tmp_path / "p.json")]) == 0
     assert "optimizer" in capsys.readouterr().out
     saved = json.loads((tmp_path / "p.json").read_text())

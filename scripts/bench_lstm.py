@@ -11,7 +11,7 @@ epoch alone misled before). Training goes through `seqrec_nb.train.fit`, as `LST
 
 An epoch is timed in segments of `SEGMENT` steps, each from its first step's start to its last step's end, and the
 output layer's product rate is measured between segments (outside them): this shared machine's rate moves faster
-than an epoch lasts (in run I, 2026-12-02, between 95 and 143 GFLOP/s within one configuration's three measured
+than an epoch lasts (in run J, 2026-12-02, between 48 and 70 GFLOP/s within one configuration's three measured
 epochs; the report prints that range). Each epoch is priced three ways: at the rates
 measured after training (`ratio`), at the rates measured just before and just after the epoch (`ratio~`), and each
 segment at the rates measured just before and just after it (`ratio^`). The epoch's wall time from Keras' epoch start
@@ -227,7 +227,9 @@ def run_quality(batch_size: int, users: int | None = None, epochs: int | None = 
     """Train the full softmax (chunked, without XLA) at `batch_size` and its learning rate (`learning_rate_for`) for
     `epochs` (default `QUALITY_EPOCHS`) on Games (its first `users` users where given), with early stopping off;
     its validation NDCG@10 after each epoch (the sampled protocol, as chapter 20's comparison), its test HR@10 and
-    NDCG@10 under both protocols, and the seconds `fit` took (validation included; not a benchmark: one run)."""
+    NDCG@10 under both protocols, and the seconds `fit` took (validation included; not a benchmark: one run). With
+    `patience=epochs` every epoch trains; `fit` still restores the weights of the best validation epoch, which is the
+    last one where validation improved every epoch (as it did in the kept run)."""
     from seqrec_nb.data import leave_one_out, load_sasrec_txt
     from seqrec_nb.evaluate import evaluate
     from seqrec_nb.lstm import LSTMRec
@@ -265,6 +267,13 @@ def quality_report(rows: list) -> None:
           "fit s: one run, validation included, not a timing")
 
 
+def write_json(path: str, rows: list) -> None:
+    "Write `rows` to `path` through a temporary file, so that a run stopped while writing keeps the previous version whole."
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f: json.dump(rows, f, indent=1)
+    os.replace(tmp, path)
+
+
 def run_in_subprocess(script: str, one_args: list, batches: int | None, extra: list = ()) -> dict | None:
     """Run `script --one *one_args *extra` in a fresh process (so its peak memory is its own) and return the dict it
     prints on its `RESULT ` line; None (with the child's stderr printed) when it fails."""
@@ -296,10 +305,12 @@ def main(argv=None) -> int:
     SEGMENT = args.segment
     if args.users is not None and (not args.quality or args.users < 1):
         p.error(f"--users {args.users}: a positive number, and only with --quality")
+    if args.quality and (args.configs is not None or args.batches is not None or args.one):
+        p.error("--quality trains whole epochs of the full softmax at QUALITY_BATCHES: --configs, --batches and --one do not apply")
+    if args.one and args.configs is not None: p.error("--one runs one configuration: --configs does not apply")
     if args.quality:
         rows = [run_quality(batch, args.users) for batch in QUALITY_BATCHES]
-        if args.json:
-            with open(args.json, "w") as f: json.dump(rows, f, indent=1)
+        if args.json: write_json(args.json, rows)
         quality_report(rows)
         return 0
     if args.one:
@@ -308,8 +319,8 @@ def main(argv=None) -> int:
         return 0
     try: picked = range(len(CONFIGS)) if args.configs is None else [int(i) for i in args.configs.split(",")]
     except ValueError: picked = [-1]
-    if not all(0 <= i < len(CONFIGS) for i in picked):
-        p.error(f"--configs {args.configs}: comma-separated positions 0..{len(CONFIGS) - 1}")
+    if not all(0 <= i < len(CONFIGS) for i in picked) or len(set(picked)) < len(picked):
+        p.error(f"--configs {args.configs}: comma-separated positions 0..{len(CONFIGS) - 1}, each at most once")
     configs = [CONFIGS[i] for i in picked]
     rows = []
     for loss, jit, dim, chunked, batch in configs:
@@ -319,19 +330,18 @@ def main(argv=None) -> int:
         rows.append(r | priced(r))
         print(f"  done: {loss:16s} jit={jit!s:5s} dim={dim} chunked={chunked!s:5s} batch={batch} epoch {r['epoch_s']:.1f} s, "
               f"ratio^ {rows[-1]['ratio_segments']:.2f}", file=sys.stderr, flush=True)
-        if args.json:           # after each configuration: a failure later, or the report, loses none of them
-            with open(args.json, "w") as f: json.dump(rows, f, indent=1)
+        if args.json: write_json(args.json, rows)       # after each configuration: a failure later loses none of them
 
     print(f"LSTMRec, one epoch on Games ({rows[0]['sequences']:,} training sequences), backend {rows[0]['backend']}, "
-          f"hyper-parameters {HYPER} (dim and batch size as in the table); steady state: the median of epochs 2 to {1 + MEASURED_EPOCHS}\n")
-    head = (f"{'loss':16s} {'logits':>7s} {'dim':>4s} {'batch':>5s} {'jit':>5s} {'epoch s':>8s} {'1st ep s':>8s} {'seq/s':>7s} {'peak MiB':>9s} {'+MiB':>6s} "
+          f"hyper-parameters {HYPER} (dim, batch size and learning rate as in the table); steady state: the median of epochs 2 to {1 + MEASURED_EPOCHS}\n")
+    head = (f"{'loss':16s} {'logits':>7s} {'dim':>4s} {'batch':>5s} {'lr':>6s} {'jit':>5s} {'epoch s':>8s} {'1st ep s':>8s} {'seq/s':>7s} {'peak MiB':>9s} {'+MiB':>6s} "
             f"{'GFLOP':>8s} {'bound s':>8s} {'ratio':>6s} {'ratio~':>6s} {'ratio^':>6s} {'bound* s':>8s} {'ratio*':>6s}")
     print(head); print("-" * len(head))
     for r in rows:
         total = r["flops"]["output"] + r["flops"]["lstm"]
         bound, bound_sq = r["bound_s"], r["bound_square_s"]
         logits = "-" if r["loss"] != "softmax" else ("chunked" if r["chunked"] else "whole")
-        print(f"{r['loss']:16s} {logits:>7s} {r['dim']:4d} {r['batch_size']:5d} {('yes' if r['jit_used'] else 'no'):>5s} {r['epoch_s']:8.1f} {r['first_epoch_s']:8.1f} "
+        print(f"{r['loss']:16s} {logits:>7s} {r['dim']:4d} {r['batch_size']:5d} {r['learning_rate']:6.4f} {('yes' if r['jit_used'] else 'no'):>5s} {r['epoch_s']:8.1f} {r['first_epoch_s']:8.1f} "
               f"{r['sequences'] / r['epoch_s']:7.0f} {r['peak_rss_mib']:9.0f} {r['peak_rss_mib'] - r['rss_before_training_mib']:6.0f} "
               f"{total / 1e9:8.0f} {bound:8.1f} "
               f"{r['ratio']:6.2f} {r['ratio_beside']:6.2f} {r['ratio_segments']:6.2f} {bound_sq:8.1f} {r['ratio_square']:6.2f}")

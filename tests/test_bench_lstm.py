@@ -69,6 +69,7 @@ def test_one_configuration_runs_on_real_data(chunked, batch_size, monkeypatch):
     assert len(r["epochs_s"]) == 1 + bench.MEASURED_EPOCHS and r["epoch_s"] == np.median(r["epochs_s"][1:])
     assert len(r["rates_beside_epochs_gflops"]) == 2 + bench.MEASURED_EPOCHS and min(r["rates_beside_epochs_gflops"]) > 0
     assert all(0 < steps <= wall for steps, wall in zip(r["epochs_s"], r["epochs_wall_s"]))
+    assert r["learning_rate"] == pytest.approx(bench.learning_rate_for(batch_size))
     assert r["batch_size"] == batch_size and 2 * batch_size < r["sequences"] <= 3 * batch_size   # 3 batches, the last maybe short
     segments = r["segments"]
     assert [len(epoch) for epoch in segments] == [2] * (1 + bench.MEASURED_EPOCHS)
@@ -89,14 +90,35 @@ def test_learning_rate_scales_with_the_batch():
         with pytest.raises(ValueError, match="batch_size"): bench.learning_rate_for(bad)
 
 
-def test_configs_are_positions_in_the_table():
-    for bad in ("9", "-1", "a,1", ""):
+def _nothing_runs(monkeypatch):
+    "Make training fail loudly, so that an argument check that is missing fails the test at once instead of training."
+    def refuse(*args, **kwargs): raise AssertionError("an argument check let this run")
+    for name in ("run_in_subprocess", "run_quality", "run_one"): monkeypatch.setattr(bench, name, refuse)
+
+
+def test_configs_are_positions_in_the_table(monkeypatch):
+    _nothing_runs(monkeypatch)
+    for bad in ("9", "-1", "a,1", "", "0,0"):
         with pytest.raises(SystemExit): bench.main(["--configs", bad])
 
 
-def test_users_needs_quality():
-    with pytest.raises(SystemExit): bench.main(["--users", "100"])
-    with pytest.raises(SystemExit): bench.main(["--quality", "--users", "0"])
+def test_options_that_do_not_apply_are_refused(monkeypatch):
+    _nothing_runs(monkeypatch)
+    for argv in (["--users", "100"], ["--quality", "--users", "0"], ["--quality", "--configs", "0"], ["--quality", "--batches", "2"],
+                 ["--one", "softmax", "0", "64", "1", "256", "--configs", "0"]):
+        with pytest.raises(SystemExit): bench.main(argv)
+
+
+def test_each_configuration_is_saved_as_it_ends(tmp_path, monkeypatch):
+    # the second configuration fails: the file holds the first, whole
+    results = iter([{"epoch_s": 1.0, "n": 1}, None])
+    monkeypatch.setattr(bench, "run_in_subprocess", lambda *args, **kwargs: next(results))
+    monkeypatch.setattr(bench, "priced", lambda r: {"ratio_segments": 1.0})
+    path = tmp_path / "run.json"
+    assert bench.main(["--configs", "3,1", "--json", str(path)]) == 1
+    import json
+    assert json.loads(path.read_text()) == [{"epoch_s": 1.0, "n": 1, "ratio_segments": 1.0}]
+    assert not (tmp_path / "run.json.tmp").exists()
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="one backend is enough for the script's plumbing")

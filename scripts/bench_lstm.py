@@ -68,6 +68,11 @@ def learning_rate_for(batch_size: int) -> float:
     return HYPER["learning_rate"] * batch_size / HYPER["batch_size"]
 
 
+def hyper_for(batch_size: int, **changes) -> dict:
+    "`HYPER` with `changes`, in batches of `batch_size` at the learning rate paired with it."
+    return HYPER | changes | {"batch_size": batch_size, "learning_rate": learning_rate_for(batch_size)}
+
+
 def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -146,7 +151,7 @@ def run_one(loss: str, jit: bool, n_batches: int | None, dim: int = HYPER["dim"]
 
     seed_everything(0, deterministic=False)        # TensorFlow refuses XLA under op determinism
     split = leave_one_out(load_sasrec_txt())
-    hyper = HYPER | {"dim": dim, "batch_size": batch_size, "learning_rate": learning_rate_for(batch_size)}
+    hyper = hyper_for(batch_size, dim=dim)
     rec = LSTMRec(loss=loss, jit_compile=jit, **hyper)
     batches = rec.batches(split)
     flops = epoch_flops(batches, split.n_items, loss, dim, HYPER["n_negatives"], n_batches)
@@ -240,7 +245,7 @@ def run_quality(batch_size: int, users: int | None = None, epochs: int | None = 
     if users is not None: log = log[log["user_id"].isin(log["user_id"].unique()[:users])]
     split = leave_one_out(log)
     seed_everything(0, deterministic=False)
-    hyper = HYPER | {"batch_size": batch_size, "learning_rate": learning_rate_for(batch_size)}
+    hyper = hyper_for(batch_size)
     rec = LSTMRec(loss="softmax", epochs=epochs, patience=epochs, validation_protocol="sampled", **hyper)
     t0 = time.perf_counter()
     rec.fit(split, verbose=0)

@@ -88,6 +88,8 @@ def test_learning_rate_scales_with_the_batch():
     assert bench.learning_rate_for(128) == pytest.approx(5e-3) and bench.learning_rate_for(256) == pytest.approx(1e-2)
     for bad in (0, -128, True, 12.5):
         with pytest.raises(ValueError, match="batch_size"): bench.learning_rate_for(bad)
+    h = bench.hyper_for(128, dim=16)
+    assert h == bench.HYPER | {"dim": 16, "batch_size": 128, "learning_rate": pytest.approx(5e-3)}
 
 
 def _nothing_runs(monkeypatch):

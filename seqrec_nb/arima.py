@@ -21,13 +21,13 @@ from statsmodels.tsa.statespace.sarimax import SARIMAX
 from tqdm.auto import tqdm
 
 from .data import Split
-from .evaluate import Popularity
+from .evaluate import Popularity, Recipe, register
 
 # %% auto #0
 __all__ = ['SEASON', 'DEFAULT_ORDERS', 'DEFAULT_SEASONAL', 'ar_roots', 'is_stationary', 'simulate_arma', 'sample_acf',
            'yule_walker', 'fit_ar_ls', 'demand', 'order_grid', 'select_order', 'top_items', 'naive_forecast',
            'seasonal_naive_forecast', 'mean_forecast', 'fit_item', 'ItemForecasts', 'forecast_items', 'mase', 'smape',
-           'backtest', 'ARIMAPopularity', 'benchmark_fits']
+           'backtest', 'ARIMAPopularity', 'needs_calendar', 'benchmark_fits']
 
 # %% ../nbs/10_arima.ipynb #c0411f23
 def ar_roots(phi) -> np.ndarray:
@@ -283,6 +283,15 @@ class ARIMAPopularity(Popularity):
                                         n_jobs=self.n_jobs, progress=self.progress)
         self.counts = np.r_[0.0, self.forecasts.total().to_numpy()].astype("float32")
         return self
+
+# %% ../nbs/10_arima.ipynb #b78f6852
+def needs_calendar(log: pd.DataFrame) -> str | None:
+    "Why `ARIMAPopularity` cannot run on `log` (its timestamps are not calendar times), or None when it can."
+    if pd.api.types.is_datetime64_any_dtype(log.timestamp): return None
+    return "forecasts daily demand and needs calendar timestamps; this log's are not"
+
+register(Recipe("arima", "ARIMA demand", ARIMAPopularity, quick={"top_n": 20}, full={"top_n": 500},
+                applies=needs_calendar, order=30));
 
 # %% ../nbs/10_arima.ipynb #9685f764
 def benchmark_fits(table: pd.DataFrame, n_items: int = 500, horizon: int = 28, jobs=(1, -1), repeats: int = 1,

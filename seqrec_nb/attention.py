@@ -14,12 +14,13 @@ import numpy as np
 from keras import ops
 
 from .data import pad_sequences
-from .layers import Dropout, NetRecommender, NextItemNet, check_settings
+from .evaluate import Recipe, register
+from .layers import Dropout, NetRecommender, NextItemNet, check_settings, ranking_loss
 from .train import adam
 
 # %% auto #0
-__all__ = ['STYLES', 'causal_mask', 'attention_weights', 'scaled_dot_product_attention', 'SelfAttention', 'TransformerBlock',
-           'SASRecNet', 'SASRec']
+__all__ = ['STYLES', 'SASREC_RECIPE', 'causal_mask', 'attention_weights', 'scaled_dot_product_attention', 'SelfAttention',
+           'TransformerBlock', 'SASRecNet', 'SASRec']
 
 # %% ../nbs/30_attention.ipynb #5e3f1021
 def causal_mask(n: int):
@@ -297,3 +298,9 @@ class SASRec(NetRecommender):
         _, maps = self.net(pad_sequences([items], self.maxlen), return_attention=True)
         t = len(items)
         return [ops.convert_to_numpy(m)[0, :, -t:, -t:] for m in maps]
+
+# %% ../nbs/30_attention.ipynb #96feaf4a
+SASREC_RECIPE = register(Recipe(
+    "sasrec", "SASRec", SASRec,
+    settings={"validation_protocol": "full", "learning_rate": 5e-3, "epochs": 25, "patience": 3},
+    quick={"epochs": 3, "patience": 3}, derive=ranking_loss, order=50))

@@ -8,10 +8,11 @@ Docs: https://seqrec.github.io/seqrec_nb/benchmark.html.md"""
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
-import math
 import os
 import platform
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -25,22 +26,18 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .arima import ARIMAPopularity
-from .attention import SASRec
+import seqrec_nb.arima, seqrec_nb.attention, seqrec_nb.gan, seqrec_nb.lstm, seqrec_nb.vae   # each registers its recipes
 from .data import (DataUnavailable, ItemIndex, Split, leave_one_out, load_online_retail, load_sasrec_txt,
                             to_interactions)
-from .evaluate import EASE, MarkovChain, Popularity, Recommender, evaluate
-from .gan import CFGAN
-from .lstm import LSTMRec
+from .evaluate import RECIPES, SIZES, Popularity, Recipe, Recommender, evaluate, recipes
 from .train import device_report, format_report, seed_everything
-from .vae import MultVAE, SeqVAE
 
 # %% auto #0
-__all__ = ['DATA_SETS', 'MODELS', 'NEURAL', 'SIZES', 'EPOCHS', 'GAMES_FULL_EPOCHS', 'BUCKETS', 'read_table', 'load_log',
-           'slice_users', 'TunedMarkovChain', 'make_model', 'bucket_labels', 'ndcg_by_length', 'repeat_share',
-           'serving_figures', 'EpochBar', 'save_recommender', 'load_recommender', 'item_descriptions',
-           'package_versions', 'Leaderboard', 'default_models', 'measure', 'run_benchmark', 'plot_quality_vs_time',
-           'plot_by_length', 'parser', 'format_table', 'main']
+__all__ = ['DATA_SETS', 'BUCKETS', 'PROTOCOLS', 'read_table', 'load_log', 'slice_users', 'model_recipes', 'left_out',
+           'bucket_labels', 'ndcg_by_length', 'top_k', 'repeat_share', 'popularity_overlap', 'serving_figures',
+           'EpochBar', 'save_recommender', 'load_recommender', 'item_descriptions', 'package_versions', 'code_commit',
+           'Leaderboard', 'measure', 'run_benchmark', 'plot_quality_vs_time', 'plot_by_length', 'parser',
+           'format_table', 'main']
 
 # %% ../nbs/90_benchmark.ipynb #882dbef3
 DATA_SETS = {"online-retail": ("Online Retail", load_online_retail), "games": ("Games", load_sasrec_txt)}
@@ -75,56 +72,19 @@ def slice_users(log: pd.DataFrame, n_users: int | None, seed: int = 0) -> pd.Dat
     return log[log.user_id.isin(keep)].reset_index(drop=True)
 
 # %% ../nbs/90_benchmark.ipynb #76f5244f
-MODELS = {"pop": "Popularity", "markov": "MarkovChain", "ease": "EASE", "arima": "ARIMA demand", "lstm": "LSTMRec",
-          "sasrec": "SASRec", "multvae": "Mult-VAE", "seqvae": "SeqVAE", "cfgan": "CFGAN"}
-NEURAL = ("lstm", "sasrec", "multvae", "seqvae", "cfgan")
-SIZES = ("quick", "full")
+def model_recipes(keys=None, log: pd.DataFrame | None = None) -> list[Recipe]:
+    """The recipes of the models `keys` in leaderboard order (default: every registered model that can run on `log`).
+    A model named in `keys` that cannot run on `log` is refused with its recipe's reason."""
+    if keys is None: return [r for r in recipes() if log is None or r.applies is None or r.applies(log) is None]
+    chosen = recipes(keys)
+    for r in chosen:
+        why = r.applies(log) if log is not None and r.applies is not None else None
+        if why: raise ValueError(f"the model {r.key!r} {why}")
+    return chosen
 
-# epoch caps (quick, full), and the full caps the chapters used on Games where they were lower for time
-EPOCHS = {"lstm": (3, 30), "sasrec": (5, 200), "multvae": (10, 100), "seqvae": (2, 20), "cfgan": (10, 80)}
-GAMES_FULL_EPOCHS = {"multvae": 6, "seqvae": 3, "cfgan": 4}
-
-class TunedMarkovChain(MarkovChain):
-    "The Markov chain with the prior strength `alpha` from `alphas` that scores best (full NDCG@10) on the validation targets."
-    def __init__(self, alphas=(0.1, 1.0, 10.0, 100.0)):
-        super().__init__(alphas[0])
-        self.alphas = tuple(alphas)
-
-    def fit(self, split: Split) -> "TunedMarkovChain":
-        "Fit one chain per `alphas` value, keep the best on the validation targets (`validation` records them all)."
-        self.validation = {}
-        for a in self.alphas:
-            self.alpha = a
-            self.validation[a] = evaluate(super().fit(split), split, "full", on="valid", progress=False)["NDCG@10"]
-        self.alpha = max(self.validation, key=self.validation.get)
-        return super().fit(split)
-
-def _steps(split: Split, batch_size: int) -> int: return math.ceil(len(split.train_sequences()) / batch_size)
-
-def make_model(key: str, split: Split, size: str = "quick", data: str = "online-retail", seed: int = 0,
-               max_epochs: int | None = None, progress: bool = False) -> Recommender:
-    """The unfitted model `key` (one of `MODELS`) with the chapter's settings for `size` on `data`; `max_epochs` caps every
-    neural model, and `progress` shows the ARIMA fits' bar."""
-    if key not in MODELS: raise ValueError(f"unknown model {key!r}; choose from {', '.join(MODELS)}")
-    if size not in SIZES: raise ValueError(f"size={size!r}: use 'quick' or 'full'")
-    if max_epochs is not None and max_epochs < 1: raise ValueError(f"max_epochs={max_epochs}: must be at least 1")
-    if key == "pop": return Popularity()
-    if key == "markov": return TunedMarkovChain()
-    if key == "ease": return EASE(grid=(100, 1000) if size == "quick" else (10, 100, 1000, 10_000))
-    if key == "arima": return ARIMAPopularity(top_n=20 if size == "quick" else 500, progress=progress)
-    epochs = EPOCHS[key][size == "full"]
-    if size == "full" and data == "games": epochs = GAMES_FULL_EPOCHS.get(key, epochs)
-    epochs = min(epochs, max_epochs or epochs)
-    games = data == "games"
-    if key == "lstm": return LSTMRec(epochs=epochs, patience=2, validation_protocol="sampled" if games else "full", seed=seed)
-    if key == "sasrec":       # the paper's settings on Games; chapter 30's on Online Retail (less dropout, full validation)
-        if games: return SASRec(epochs=epochs, patience=20 if size == "full" else epochs, seed=seed)
-        return SASRec(epochs=min(epochs, 40), patience=10 if size == "full" else epochs, dropout=0.2,
-                      validation_protocol="full", seed=seed)
-    if key == "multvae":      # beta reaches its 0.2 after 20 epochs (or at the cap), as in chapter 40
-        return MultVAE(anneal_steps=min(20, epochs) * _steps(split, 500) * 5, epochs=epochs, patience=5, seed=seed)
-    if key == "seqvae": return SeqVAE(epochs=epochs, patience=3, seed=seed)
-    return CFGAN(epochs=epochs, seed=seed)
+def left_out(log: pd.DataFrame) -> dict:
+    "The registered models that cannot run on `log`, each with the reason its recipe gives."
+    return {r.name: r.applies(log) for r in recipes() if r.applies is not None and r.applies(log)}
 
 # %% ../nbs/90_benchmark.ipynb #91f1c923
 BUCKETS = (1, 5, 10, 20, 50)
@@ -145,16 +105,28 @@ def ndcg_by_length(ranks, lengths, k: int = 10, edges=BUCKETS) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 # %% ../nbs/90_benchmark.ipynb #39147ce7
-def repeat_share(model: Recommender, split: Split, k: int = 10, on: str = "test", batch_size: int = 1024) -> float:
+def top_k(model: Recommender, histories, k: int = 10, batch_size: int = 1024) -> np.ndarray:
+    "The `k` best-scored dense ids for each history (full ranking, best first), `(len(histories), k)`."
+    out = np.empty((len(histories), k), dtype="int64")
+    for start in range(0, len(histories), batch_size):
+        s = model.score(histories[start:start + batch_size])
+        top = np.argpartition(-s, k, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(s, top, 1), axis=1, kind="stable")
+        out[start:start + batch_size] = np.take_along_axis(top, order, 1)
+    return out
+
+def repeat_share(model: Recommender, split: Split, k: int = 10, on: str = "test", tops: np.ndarray | None = None) -> float:
     "Share of the top-`k` items (full ranking) for each `on` history that already occur in that history."
     histories = split.histories(on)
-    repeats = 0
-    for start in range(0, len(histories), batch_size):
-        part = histories[start:start + batch_size]
-        scores = model.score(part)
-        top = np.argpartition(-scores, k, axis=1)[:, :k]
-        repeats += sum(np.isin(t, h).sum() for t, h in zip(top, part))
-    return repeats / (k * len(histories))
+    tops = top_k(model, histories, k) if tops is None else tops
+    return sum(np.isin(t, h).sum() for t, h in zip(tops, histories)) / tops.size
+
+def popularity_overlap(model: Recommender, split: Split, k: int = 10, on: str = "test", tops: np.ndarray | None = None) -> float:
+    "Mean share of each `on` user's top-`k` (full ranking) that is among the `k` items with the most training events."
+    counts = np.bincount(split.train.item.to_numpy(), minlength=split.n_items + 1)
+    best = np.argsort(-counts[1:], kind="stable")[:k] + 1
+    tops = top_k(model, split.histories(on), k) if tops is None else tops
+    return float(np.isin(tops, best).sum() / tops.size)
 
 # %% ../nbs/90_benchmark.ipynb #aab5e49a
 def serving_figures(model: Recommender, histories, calls: int = 200, warmup: int = 10, batch: int = 256,
@@ -196,12 +168,14 @@ class EpochBar(keras.callbacks.Callback):
     def on_train_end(self, logs=None): self.bar.close()
 
 # %% ../nbs/90_benchmark.ipynb #5ea933d3
-_SAVABLE = {c.__name__: c for c in (LSTMRec, SASRec, MultVAE, SeqVAE, CFGAN)}
+def _savable() -> dict:
+    "The registered model classes that save themselves (the neural ones), by class name."
+    return {r.model.__name__: r.model for r in recipes() if hasattr(r.model, "load")}
 
 def save_recommender(model: Recommender, path, descriptions: pd.Series | None = None) -> Path:
     "Save a fitted `model` into the folder `path` (and `descriptions`, raw item id -> text, if given); returns `path`."
     path = Path(path)
-    if type(model).__name__ in _SAVABLE: model.save(path)
+    if type(model).__name__ in _savable(): model.save(path)
     else:
         path.mkdir(parents=True, exist_ok=True)
         joblib.dump(model, path / "model.joblib")
@@ -217,7 +191,7 @@ def load_recommender(path) -> tuple[Recommender, pd.Series | None]:
     if not meta_file.is_file(): raise FileNotFoundError(f"{path}: no saved model here (no recommender.json)")
     meta = json.loads(meta_file.read_text())
     if meta.get("format") == "joblib": model = joblib.load(path / "model.joblib")
-    elif meta.get("class") in _SAVABLE: model = _SAVABLE[meta["class"]].load(path)
+    elif meta.get("class") in _savable(): model = _savable()[meta["class"]].load(path)
     else: raise ValueError(f"{path}: a saved {meta.get('class')!r}, which this version cannot load")
     desc = None
     if (path / "descriptions.parquet").is_file():
@@ -239,6 +213,17 @@ def package_versions() -> dict:
         try: out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError: out[pkg] = None
     return out
+
+def code_commit() -> str | None:
+    "The git commit of the checkout `seqrec_nb` runs from (`+dirty` when its `seqrec_nb/` differs from it); None outside one."
+    here = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
+    def git(*args): return subprocess.run(["git", "-C", str(here), *args], capture_output=True, text=True, timeout=10)
+    try:
+        head, top = git("rev-parse", "HEAD"), git("rev-parse", "--show-toplevel")
+        if head.returncode or top.returncode: return None
+        dirty = git("status", "--porcelain", "--", str(Path(top.stdout.strip()) / "seqrec_nb")).stdout.strip()
+        return head.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError): return None
 
 @dataclass
 class Leaderboard:
@@ -270,13 +255,12 @@ class Leaderboard:
             plt.close("all")
         return out
 
-def _protocols(protocol: str) -> tuple:
-    if protocol not in ("full", "sampled", "both"): raise ValueError(f"protocol={protocol!r}: use 'full', 'sampled' or 'both'")
-    return ("full", "sampled") if protocol == "both" else (protocol,)
+PROTOCOLS = ("full", "unseen", "sampled")
 
-def default_models(log: pd.DataFrame) -> list[str]:
-    "Every model key, without ARIMA when the log's timestamps are not calendar times."
-    return [k for k in MODELS if k != "arima" or pd.api.types.is_datetime64_any_dtype(log.timestamp)]
+def _protocols(protocol: str) -> tuple:
+    if protocol in ("all", "both"): return PROTOCOLS
+    if protocol not in PROTOCOLS: raise ValueError(f"protocol={protocol!r}: use one of {', '.join(PROTOCOLS)} or 'all'")
+    return (protocol,)
 
 def measure(key: str, model: Recommender, split: Split, protocols: tuple, k: int = 10, serving: bool = True,
             seed: int = 0) -> tuple[dict, pd.DataFrame]:
@@ -286,8 +270,10 @@ def measure(key: str, model: Recommender, split: Split, protocols: tuple, k: int
     for p in protocols:
         res = evaluate(model, split, p, k=k, return_ranks=True, progress=False)
         row |= {f"{p} HR@{k}": res[f"HR@{k}"], f"{p} NDCG@{k}": res[f"NDCG@{k}"]}
-        buckets.append(ndcg_by_length(res["ranks"], lengths, k).assign(model=MODELS[key], protocol=p))
-    row[f"repeat share@{k}"] = repeat_share(model, split, k)
+        buckets.append(ndcg_by_length(res["ranks"], lengths, k).assign(model=RECIPES[key].name, protocol=p))
+    tops = top_k(model, split.histories("test"), k)
+    row |= {f"repeat share@{k}": repeat_share(model, split, k, tops=tops),
+            f"pop overlap@{k}": popularity_overlap(model, split, k, tops=tops)}
     if serving: row |= serving_figures(model, split.histories("test"), seed=seed)
     return row, pd.concat(buckets, ignore_index=True)
 
@@ -295,23 +281,24 @@ def run_benchmark(data: str = "online-retail", models=None, protocol: str = "bot
                   out=None, k: int = 10, max_users: int | None = None, max_epochs: int | None = None,
                   log: pd.DataFrame | None = None, serving: bool = True, save_models: bool = True,
                   progress: bool = True, columns: tuple = ("user_id", "item_id", "timestamp"), command: str | None = None) -> Leaderboard:
-    """Train and evaluate `models` (keys of `MODELS`; default: all that apply) on the leave-one-out split of `data`.
+    """Train and evaluate `models` (keys of `RECIPES`; default: all that apply) on the leave-one-out split of `data`.
 
     `data` is `'online-retail'`, `'games'` or a CSV/Parquet path (its user, item and time `columns`); pass `log` to
     use an interaction log already loaded. `max_users` keeps a seeded random slice of users; `max_epochs` caps the
-    neural models. With `out`, the leaderboard (CSV, JSON), the by-length table, the plots and (with `save_models`)
+    models that train in epochs. Every model is built from its recipe at `size`, fitted, and then chooses on the
+    validation targets whether to drop the items a user already has (`Recommender.choose_seen`; part of its
+    training time). With `out`, the leaderboard (CSV, JSON), the by-length table, the plots and (with `save_models`)
     every fitted model under `out/models/<key>` are written, the tables after every model. `command` is recorded in
     the metadata (the command line that ran it, if one did).
     """
     protocols = _protocols(protocol)
-    if size not in SIZES: raise ValueError(f"size={size!r}: use 'quick' or 'full'")
+    if size not in SIZES: raise ValueError(f"size={size!r}: use one of {', '.join(SIZES)}")
+    if models is not None: recipes(list(models))                       # unknown keys refused before any loading
     name, log = (data if data not in DATA_SETS else DATA_SETS[data][0], log) if log is not None else load_log(data, *columns)
     log = slice_users(log, max_users, seed)
-    keys = default_models(log) if models is None else list(models)
-    for key in keys:
-        if key not in MODELS: raise ValueError(f"unknown model {key!r}; choose from {', '.join(MODELS)}")
-    if "arima" in keys and not pd.api.types.is_datetime64_any_dtype(log.timestamp):
-        raise ValueError(f"the model 'arima' forecasts daily demand and needs calendar timestamps; {name}'s are not")
+    chosen = model_recipes(None if models is None else list(models), log)
+    skipped = left_out(log) if models is None else {}
+    for model_name, why in skipped.items(): tqdm.write(f"{model_name} left out: it {why}", file=sys.stderr)
     split = leave_one_out(log)
     if not 1 <= k < split.n_items: raise ValueError(f"k={k}: must be at least 1 and below the number of items ({split.n_items})")
     if "sampled" in protocols and k > 100: raise ValueError(f"k={k}: the sampled protocol ranks among 101 items; use k <= 100")
@@ -319,26 +306,31 @@ def run_benchmark(data: str = "online-retail", models=None, protocol: str = "bot
     meta = {"data": name, "size": size, "seed": seed, "protocols": list(protocols), "k": k, "max_users": max_users,
             "max_epochs": max_epochs, "users": int(split.train.user_id.nunique()), "items": split.n_items,
             "test_users": len(split.test), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "versions": package_versions(), "command": command, "settings": {}}
+            "versions": package_versions(), "commit": code_commit(), "command": command, "left_out": skipped,
+            "settings": {}}
     rows, buckets, fitted = {}, [], {}
     board = Leaderboard(pd.DataFrame(), pd.DataFrame(), meta, fitted)
-    for key in tqdm(keys, desc=f"benchmark on {name}", unit="model", disable=not progress):
+    for recipe in tqdm(chosen, desc=f"benchmark on {name}", unit="model", disable=not progress):
+        key = recipe.key
         seed_everything(seed)
-        model = make_model(key, split, size, data, seed, max_epochs, progress)
         t0 = time.perf_counter()
         try:
-            if key in NEURAL: model.fit(split, verbose=0, callbacks=[EpochBar(MODELS[key], disable=not progress)])
+            shows_bar = "progress" in inspect.signature(recipe.model).parameters       # ARIMA's bar over its fits
+            model = recipe.build(split, size, seed, max_epochs, **({"progress": progress} if shows_bar else {}))
+            if recipe.trains_in_epochs: model.fit(split, verbose=0, callbacks=[EpochBar(recipe.name, disable=not progress)])
             else: model.fit(split)
+            model.choose_seen(split, k)
             seconds = time.perf_counter() - t0
             row, by_len = measure(key, model, split, protocols, k, serving, seed)
             if out is not None and save_models: save_recommender(model, Path(out) / "models" / key, descriptions)
         except Exception as e:               # keep the others: record the failure and go on
-            rows[MODELS[key]] = {"error": f"{type(e).__name__}: {e}".splitlines()[0]}
-            tqdm.write(f"{MODELS[key]} failed: {rows[MODELS[key]]['error']}", file=sys.stderr)
+            rows[recipe.name] = {"error": f"{type(e).__name__}: {e}".splitlines()[0]}
+            tqdm.write(f"{recipe.name} failed: {rows[recipe.name]['error']}", file=sys.stderr)
         else:
-            epochs = len(model.history.get("val_NDCG@10", [])) if key in NEURAL else None
-            rows[MODELS[key]] = {"train s": seconds, "epochs": epochs} | row
-            meta["settings"][MODELS[key]] = {a: v.item() if isinstance(v, np.generic) else v for a, v in vars(model).items()
+            val = model.history.get("val_NDCG@10", []) if recipe.trains_in_epochs else []
+            rows[recipe.name] = {"train s": seconds, "epochs": len(val) or None,
+                                 "best epoch": int(np.argmax(val)) + 1 if val else None, "drops seen": model.drop_seen} | row
+            meta["settings"][recipe.name] = {a: v.item() if isinstance(v, np.generic) else v for a, v in vars(model).items()
                                              if v is None or np.isscalar(v)}
             buckets.append(by_len)
             fitted[key] = model
@@ -389,8 +381,9 @@ class _Parser(argparse.ArgumentParser):
 
 def _model_list(text: str) -> list[str]:
     keys = [k.strip() for k in text.split(",") if k.strip()]
-    bad = [k for k in keys if k not in MODELS]
-    if bad or not keys: raise argparse.ArgumentTypeError(f"unknown model(s) {', '.join(bad) or repr(text)}; choose from {','.join(MODELS)}")
+    bad = [k for k in keys if k not in RECIPES]
+    if bad or not keys:
+        raise argparse.ArgumentTypeError(f"unknown model(s) {', '.join(bad) or repr(text)}; choose from {','.join(r.key for r in recipes())}")
     return keys
 
 def _positive(text: str) -> int:
@@ -408,10 +401,12 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--user-col", default="user_id", help="user column of a --data file (default user_id)")
     b.add_argument("--item-col", default="item_id", help="item column of a --data file (default item_id)")
     b.add_argument("--time-col", default="timestamp", help="time column of a --data file (default timestamp)")
-    b.add_argument("--models", type=_model_list, default=None, help=f"comma-separated, from {','.join(MODELS)} (default: all that "
-                   "apply; EASE inverts an items x items matrix: minutes and a 2 GB saved model on Games' 23,715 items)")
-    b.add_argument("--protocol", choices=("full", "sampled", "both"), default="both", help="ranking protocol(s) (default both)")
-    b.add_argument("--size", choices=SIZES, default="quick", help="quick: a few epochs per model (minutes); full: the chapters' settings")
+    b.add_argument("--models", type=_model_list, default=None, help=f"comma-separated, from {','.join(r.key for r in recipes())} "
+                   "(default: all that apply; EASE inverts an items x items matrix: minutes and a 2 GB saved model on 23,715 items)")
+    b.add_argument("--protocol", choices=(*PROTOCOLS, "all"), default="all", help="full: against every item; unseen: against "
+                   "every item the user has not had; sampled: against 100 of those (default: all three)")
+    b.add_argument("--size", choices=SIZES, default="quick", help="quick: a few epochs per model, a check that everything "
+                   "runs (minutes); full: each model's recipe in full")
     b.add_argument("--seed", type=int, default=0, help="seed of the split slice, the training and the negatives (default 0)")
     b.add_argument("--out", default="benchmark-results", help="output folder (default ./benchmark-results)")
     b.add_argument("--max-users", type=_positive, default=None, help="benchmark on a random slice of this many users")
@@ -442,6 +437,8 @@ def _benchmark(args, command: str) -> int:
                           columns=(args.user_col, args.item_col, args.time_col), command=command)
     print(f"{board.meta['data']}: {board.meta['users']} users, {board.meta['items']} items, size {args.size}, seed {args.seed}, "
           f"backend {keras.backend.backend()}")
+    if args.size == "quick": print("quick size: a few epochs per model check that every model runs; they do not measure "
+                                   "the models' quality (use --size full for that)")
     print(format_table(board.table))
     print(f"written to {Path(args.out).resolve()}")
     failed = [m for m, e in board.table.get("error", pd.Series(dtype=object)).dropna().items()]

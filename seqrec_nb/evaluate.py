@@ -8,9 +8,11 @@ Docs: https://seqrec.github.io/seqrec_nb/evaluate.html.md"""
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -21,8 +23,9 @@ from tqdm.auto import tqdm
 from .data import DataUnavailable, Split, leave_one_out, load_online_retail, load_sasrec_txt
 
 # %% auto #0
-__all__ = ['DATASETS', 'ranks_against', 'metrics_at_k', 'Recommender', 'Popularity', 'MarkovChain', 'sample_negatives',
-           'evaluate', 'ease_weights', 'EASE', 'baseline_models', 'baseline_table', 'baselines_cli']
+__all__ = ['SIZES', 'RECIPES', 'DATASETS', 'ranks_against', 'metrics_at_k', 'Recommender', 'Popularity', 'MarkovChain',
+           'sample_negatives', 'evaluate', 'ease_weights', 'EASE', 'Recipe', 'register', 'recipes', 'TunedMarkovChain',
+           'baseline_models', 'baseline_table', 'baselines_cli']
 
 # %% ../nbs/01_evaluate.ipynb #bd7d016b
 def ranks_against(target_scores, other_scores) -> np.ndarray:
@@ -55,8 +58,10 @@ class Recommender:
 
     Subclasses implement `fit` (setting `self.index`, the split's `ItemIndex`) and `_score`, which
     returns `(len(histories), n_items + 1)` scores over dense ids; higher means more likely next.
+    `drop_seen` (set by `choose_seen`) makes `score` put every item of a history at -inf.
     """
     index = None
+    drop_seen = False
 
     @property
     def n_items(self) -> int: return len(self.index)
@@ -72,8 +77,22 @@ class Recommender:
         if s.shape != (len(histories), self.n_items + 1):
             raise ValueError(f"{type(self).__name__}.score returned shape {s.shape}, "
                              f"expected {(len(histories), self.n_items + 1)}")
+        if self.drop_seen:
+            for r, h in enumerate(histories): s[r, np.asarray(h, dtype="int64")] = -np.inf
         s[:, 0] = -np.inf
         return s
+
+    def choose_seen(self, split: Split, k: int = 10) -> "Recommender":
+        """Learn from `split`'s validation targets whether to recommend items the user already has.
+
+        Full-ranking NDCG@`k` on the validation targets is computed with the history's items scored as the
+        model scores them and with them removed; `drop_seen` becomes True only where removing them scores
+        higher. Both numbers are kept in `seen_choice`. Returns self."""
+        self.drop_seen = False
+        kept = evaluate(self, split, "full", k=k, on="valid", progress=False)[f"NDCG@{k}"]
+        dropped = evaluate(self, split, "full", k=k, on="valid", exclude_seen=True, progress=False)[f"NDCG@{k}"]
+        self.drop_seen, self.seen_choice = bool(dropped > kept), {"kept": kept, "dropped": dropped}
+        return self
 
     def recommend(self, history_raw_ids, k: int = 10, exclude_seen: bool = False) -> np.ndarray:
         "The top-`k` raw item ids to follow `history_raw_ids` (raw ids, oldest first; unknown ids are ignored)."
@@ -86,7 +105,8 @@ class Recommender:
         return self.index.decode(top[np.isfinite(s[top])])
 
     def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_") and k != "index" and np.isscalar(v))
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items()
+                         if not k.startswith("_") and k not in ("index", "drop_seen") and np.isscalar(v))
         return f"{type(self).__name__}({args})"
 
 # %% ../nbs/01_evaluate.ipynb #15a435fc
@@ -146,12 +166,14 @@ def evaluate(model: Recommender, split: Split, protocol: str = "full", k: int | 
              batch_size: int = 1024, progress: bool | None = None, return_ranks: bool = False) -> dict:
     """Rank each target of `split` (`on='test'` or `'valid'`) by `model.score` and average the metrics.
 
-    `protocol='full'` ranks the target against every item; `'sampled'` against `n_negatives` items
-    drawn (with `seed`) as in the SASRec paper. Ties count against the target. Returns a dict such as
+    `protocol='full'` ranks the target against every item; `'unseen'` is full ranking with the user's earlier
+    items removed (`exclude_seen=True`: a target the user already had counts as a miss), the convention of most
+    published tables; `'sampled'` ranks against `n_negatives` items drawn (with `seed`) as in the SASRec paper. Ties count against the target. Returns a dict such as
     `{"HR@10": ..., "NDCG@10": ..., "MRR@10": ..., "Recall@10": ..., "users": n}` (and the per-user
     `"ranks"` with `return_ranks=True`).
     """
-    if protocol not in ("full", "sampled"): raise ValueError(f"protocol={protocol!r}: use 'full' or 'sampled'")
+    if protocol not in ("full", "unseen", "sampled"): raise ValueError(f"protocol={protocol!r}: use 'full', 'unseen' or 'sampled'")
+    if protocol == "unseen": protocol, exclude_seen = "full", True
     if protocol == "sampled" and exclude_seen:
         raise ValueError("exclude_seen applies to protocol='full'; sampled negatives already exclude the user's training items")
     if n_negatives < 1: raise ValueError(f"n_negatives={n_negatives}: must be at least 1")
@@ -249,6 +271,94 @@ class EASE(Recommender):
 
     def _score(self, histories):
         return np.asarray(_bags(histories, self.B.shape[0], self.B.dtype) @ self.B)
+
+# %% ../nbs/01_evaluate.ipynb #0f0a3440
+SIZES = ("quick", "full")
+
+@dataclass(frozen=True)
+class Recipe:
+    """How the collection builds and trains one model; declared in the model's module, read by the benchmark,
+    the command line and the tests.
+
+    Args:
+        key: the model's short name on the command line (`'lstm'`).
+        name: its row label in the leaderboard (`'LSTMRec'`).
+        model: the `Recommender` class.
+        settings: keyword arguments of `model` at every size.
+        quick, full: keyword arguments that replace `settings` at the size `'quick'` (a few epochs: a smoke
+            test, not a measure of quality) or `'full'`.
+        derive: `derive(split, settings) -> dict`, settings computed from the data (never from its name),
+            applied last.
+        applies: `applies(log) -> str | None`, why the model cannot run on an interaction log (None: it can).
+        order: the row's place in the leaderboard.
+    """
+    key: str
+    name: str
+    model: type
+    settings: dict = field(default_factory=dict)
+    quick: dict = field(default_factory=dict)
+    full: dict = field(default_factory=dict)
+    derive: Callable | None = None
+    applies: Callable | None = None
+    order: int = 0
+
+    @property
+    def trains_in_epochs(self) -> bool:
+        "Whether the model trains for a number of epochs (`max_epochs` caps it, the benchmark shows a bar)."
+        return "epochs" in inspect.signature(self.model).parameters
+
+    def settings_for(self, split: Split, size: str = "quick", seed: int = 0, max_epochs: int | None = None) -> dict:
+        "The keyword arguments of `model` for `split` at `size`, with `seed` where the model takes one and epochs capped."
+        if size not in SIZES: raise ValueError(f"size={size!r}: use one of {SIZES}")
+        if max_epochs is not None and max_epochs < 1: raise ValueError(f"max_epochs={max_epochs}: must be at least 1")
+        s = {**self.settings, **(self.quick if size == "quick" else self.full)}
+        if self.derive is not None: s |= self.derive(split, s)
+        params = inspect.signature(self.model).parameters
+        if "seed" in params: s["seed"] = seed
+        if max_epochs is not None and "epochs" in params:
+            s["epochs"] = min(s.get("epochs", params["epochs"].default), max_epochs)
+        unknown = sorted(set(s) - set(params))
+        if unknown: raise ValueError(f"recipe {self.key!r}: {self.model.__name__} has no setting {', '.join(unknown)}")
+        return s
+
+    def build(self, split: Split, size: str = "quick", seed: int = 0, max_epochs: int | None = None, **overrides) -> Recommender:
+        "The unfitted model for `split` at `size`; `overrides` replace any setting."
+        return self.model(**(self.settings_for(split, size, seed, max_epochs) | overrides))
+
+RECIPES: dict[str, Recipe] = {}
+
+def register(recipe: Recipe) -> Recipe:
+    "Add `recipe` to `RECIPES` under its key (a later recipe with the same key replaces it); returns it."
+    if not recipe.key or any(c in recipe.key for c in ", "): raise ValueError(f"recipe key {recipe.key!r}: a word without commas or spaces")
+    RECIPES[recipe.key] = recipe
+    return recipe
+
+def recipes(keys: Sequence[str] | None = None) -> list[Recipe]:
+    "The registered recipes in leaderboard order, or those of `keys` in that order (an unknown key is refused)."
+    if keys is None: return sorted(RECIPES.values(), key=lambda r: r.order)
+    unknown = [k for k in keys if k not in RECIPES]
+    if unknown: raise ValueError(f"unknown model {', '.join(map(repr, unknown))}; choose from {', '.join(r.key for r in recipes())}")
+    return [RECIPES[k] for k in keys]
+
+# %% ../nbs/01_evaluate.ipynb #bedec565
+class TunedMarkovChain(MarkovChain):
+    "The Markov chain with the prior strength `alpha` from `alphas` that scores best (full NDCG@10) on the validation targets."
+    def __init__(self, alphas=(0.1, 1.0, 10.0, 100.0)):
+        super().__init__(alphas[0])
+        self.alphas = tuple(alphas)
+
+    def fit(self, split: Split) -> "TunedMarkovChain":
+        "Fit one chain per `alphas` value, keep the best on the validation targets (`validation` records them all)."
+        self.validation = {}
+        for a in self.alphas:
+            self.alpha = a
+            self.validation[a] = evaluate(super().fit(split), split, "full", on="valid", progress=False)["NDCG@10"]
+        self.alpha = max(self.validation, key=self.validation.get)
+        return super().fit(split)
+
+register(Recipe("pop", "Popularity", Popularity, order=0))
+register(Recipe("markov", "MarkovChain", TunedMarkovChain, order=10))
+register(Recipe("ease", "EASE", EASE, quick={"grid": (100, 1000)}, full={"grid": (10, 100, 1000, 10_000)}, order=20));
 
 # %% ../nbs/01_evaluate.ipynb #62d727ba
 DATASETS = {"online_retail": load_online_retail, "games": load_sasrec_txt}

@@ -12,12 +12,13 @@ import numpy as np
 from keras import ops
 
 from .data import BagBatches, Split, bag_of_items, pad_sequences
-from .layers import NetRecommender, check_settings
+from .evaluate import Recipe, register
+from .layers import NetRecommender, bag_epochs, check_settings
 from .train import adam, ValidationMetric, fit
 
 # %% auto #0
-__all__ = ['G_LOSSES', 'CONDITIONS', 'discriminator_loss', 'generator_loss', 'MLP', 'GAN', 'CFGANNet', 'FutureBagBatches',
-           'CFGAN']
+__all__ = ['G_LOSSES', 'CONDITIONS', 'CFGAN_RECIPE', 'discriminator_loss', 'generator_loss', 'MLP', 'GAN', 'CFGANNet',
+           'FutureBagBatches', 'CFGAN']
 
 # %% ../nbs/50_gan.ipynb #742a4bfd
 def discriminator_loss(real_logits, fake_logits):
@@ -384,3 +385,8 @@ class CFGAN(NetRecommender):
                  else {"history": pad_sequences([h[-self.maxlen:] for h in part], self.maxlen)})
             out[start:start + chunk] = ops.convert_to_numpy(self.net.predict_on_batch(x))
         return out
+
+# %% ../nbs/50_gan.ipynb #f6783dd4
+CFGAN_RECIPE = register(Recipe("cfgan", "CFGAN", CFGAN, settings={"patience": 10}, quick={"epochs": 5},
+                               derive=lambda split, s: {"epochs": min(bag_epochs(split, high=80), s.get("epochs", 80))},
+                               order=80))

@@ -16,12 +16,12 @@ import pandas as pd
 from keras import ops
 
 from .data import ItemIndex, NextItemBatches, Split, bucket_width, pad_sequences
-from .evaluate import Recommender
+from .evaluate import Recipe, Recommender, register
 from .train import adam, ValidationMetric, choose_jit_compile, describe_devices, fit, load_model, save_model
 
 # %% auto #0
-__all__ = ['SHIFT_MARGIN', 'LOSSES', 'chunked_softmax_loss', 'Dropout', 'mark_xla_dropout', 'NextItemNet', 'LastItemNet',
-           'check_settings', 'NetRecommender', 'FMCRec']
+__all__ = ['SHIFT_MARGIN', 'LOSSES', 'FULL_SOFTMAX_ITEMS', 'BAG_BUDGET', 'chunked_softmax_loss', 'Dropout', 'mark_xla_dropout',
+           'NextItemNet', 'LastItemNet', 'check_settings', 'NetRecommender', 'FMCRec', 'ranking_loss', 'bag_epochs']
 
 # %% ../nbs/03_layers.ipynb #27b05085
 SHIFT_MARGIN = 20.0   # `chunked_softmax_loss` shifts each row by its target's logit plus this: the target's own term, e^-20,
@@ -336,8 +336,9 @@ class NetRecommender(Recommender):
         path = Path(path); path.mkdir(parents=True, exist_ok=True)
         save_model(self.net, path / "net.keras")
         pd.DataFrame({"item_id": self.index.raw}).to_parquet(path / "items.parquet")
-        settings = {k: v for k, v in vars(self).items() if k not in ("net", "index", "history")}
-        meta = {"class": type(self).__name__, "settings": settings, "history": getattr(self, "history", {})}
+        settings = {k: v for k, v in vars(self).items() if k not in ("net", "index", "history", "drop_seen", "seen_choice")}
+        meta = {"class": type(self).__name__, "settings": settings, "history": getattr(self, "history", {}),
+                "drop_seen": bool(self.drop_seen), "seen_choice": getattr(self, "seen_choice", None)}
         (path / "recommender.json").write_text(json.dumps(meta, indent=1))
         return path
 
@@ -351,6 +352,8 @@ class NetRecommender(Recommender):
         if meta.get("class", name) != name: raise ValueError(f"{path} holds a saved {meta['class']}, not a {name}")
         rec = cls(**meta["settings"])
         rec.net, rec.history = load_model(path / "net.keras"), meta["history"]
+        rec.drop_seen = bool(meta.get("drop_seen", False))
+        if meta.get("seen_choice") is not None: rec.seen_choice = meta["seen_choice"]
         rec.index = ItemIndex(pd.read_parquet(path / "items.parquet").item_id.to_numpy())
         return rec
 
@@ -372,3 +375,19 @@ class FMCRec(NetRecommender):
     def build_net(self, n_items: int) -> LastItemNet:
         net = LastItemNet(n_items, self.dim, self.loss); net.build()
         return self._compile(net, adam(self.learning_rate))
+
+# %% ../nbs/03_layers.ipynb #d9047cc8
+FULL_SOFTMAX_ITEMS = 200_000     # above this many items a recipe trains the sampled softmax instead of the full one
+
+def ranking_loss(split: Split, settings: dict | None = None, n_negatives: int = 1024) -> dict:
+    "The loss settings (`loss`, `negatives`, `n_negatives`) that train `split`'s catalogue for full ranking."
+    if split.n_items <= FULL_SOFTMAX_ITEMS: return {"loss": "softmax"}
+    return {"loss": "sampled_softmax", "negatives": "popularity", "n_negatives": n_negatives}
+
+BAG_BUDGET = 1.2e10   # users x items x epochs: about 15 epochs on 31,013 users and 23,715 items
+
+def bag_epochs(split: Split, high: int = 100, low: int = 5, budget: float = BAG_BUDGET) -> int:
+    """An epoch cap for a model that reads and scores each user's whole bag of items, whose epoch costs about
+    users x items: `budget / (users * items)`, kept within `[low, high]`. Early stopping usually ends sooner."""
+    users = split.train.user_id.nunique()
+    return int(min(high, max(low, budget // max(1, users * split.n_items))))

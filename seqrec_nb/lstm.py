@@ -11,11 +11,12 @@ import keras
 import numpy as np
 from keras import ops
 
-from .layers import LOSSES, NetRecommender, NextItemNet, check_settings
+from .evaluate import Recipe, register
+from .layers import LOSSES, NetRecommender, NextItemNet, check_settings, ranking_loss
 from .train import adam
 
 # %% auto #0
-__all__ = ['value_and_grad', 'lstm_step', 'gru_step', 'LSTMCell', 'GRUCell', 'run_cell', 'LSTMNet', 'LSTMRec']
+__all__ = ['LSTM_RECIPE', 'value_and_grad', 'lstm_step', 'gru_step', 'LSTMCell', 'GRUCell', 'run_cell', 'LSTMNet', 'LSTMRec']
 
 # %% ../nbs/20_lstm.ipynb #346e37db
 def _check_scalar(y):
@@ -247,3 +248,10 @@ class LSTMRec(NetRecommender):
         net = LSTMNet(n_items, self.dim, self.cell, self.dropout, self.tie_weights, self.loss)
         net.build()
         return self._compile(net, adam(self.learning_rate))
+
+# %% ../nbs/20_lstm.ipynb #d3304385
+LSTM_RECIPE = register(Recipe(
+    "lstm", "LSTMRec", LSTMRec,
+    settings={"validation_protocol": "full", "batch_size": 256, "learning_rate": 1e-2, "dropout": 0.5, "tie_weights": True,
+              "epochs": 30, "patience": 3},
+    quick={"epochs": 3, "patience": 3}, derive=ranking_loss, order=40))

@@ -1,0 +1,59 @@
+"""Every model's recipe, as the benchmark uses it: fit, choose what to do with seen items, score, recommend, save and
+load, on a small synthetic log; the benchmark's model list comes from the registered recipes and nothing else."""
+import numpy as np
+import pytest
+
+from seqrec_nb.benchmark import load_recommender, model_recipes, run_benchmark, save_recommender
+from seqrec_nb.data import leave_one_out, synthetic_log
+from seqrec_nb.evaluate import RECIPES, Recipe, evaluate, register
+from seqrec_nb.layers import FMCRec
+from seqrec_nb.train import seed_everything
+
+FAST = {"arima": {"top_n": 2, "n_jobs": 1, "progress": False}}     # two SARIMA fits instead of twenty
+
+
+@pytest.fixture(scope="module")
+def split():
+    log, _ = synthetic_log(n_users=80, n_items=30, seed=7)
+    return leave_one_out(log)
+
+
+@pytest.mark.parametrize("key", [r.key for r in model_recipes()])
+def test_every_recipe_fits_scores_recommends_saves_and_loads(key, split, tmp_path):
+    seed_everything(0)
+    recipe = RECIPES[key]
+    model = recipe.build(split, "quick", max_epochs=1, **FAST.get(key, {}))
+    model = model.fit(split, verbose=0) if recipe.trains_in_epochs else model.fit(split)
+    model.choose_seen(split)
+    assert isinstance(model.drop_seen, bool) and set(model.seen_choice) == {"kept", "dropped"}
+    histories = split.histories("test")[:7]
+    scores = model.score(histories)
+    assert scores.shape == (7, split.n_items + 1) and np.isneginf(scores[:, 0]).all()
+    raw = split.index.decode(histories[0])
+    recs = model.recommend(raw, k=5)
+    assert len(recs) == 5 and len(set(recs)) == 5 and set(recs) <= set(split.index.raw)
+    if model.drop_seen: assert not set(recs) & set(raw)
+    back, _ = load_recommender(save_recommender(model, tmp_path / key))
+    assert type(back) is type(model) and back.drop_seen == model.drop_seen
+    again = back.score(histories)
+    finite = np.isfinite(scores)
+    np.testing.assert_array_equal(np.isfinite(again), finite)
+    np.testing.assert_allclose(again[finite], scores[finite], rtol=1e-4, atol=1e-5)
+    assert 0 <= evaluate(back, split, "unseen")["NDCG@10"] <= 1
+
+
+def test_the_benchmark_runs_whatever_is_registered(split):
+    "A model added by one recipe in its own module joins the default list and the leaderboard; nothing else names it."
+    recipe = register(Recipe("fmc", "FMCRec", FMCRec, settings={"dim": 8, "maxlen": 10, "n_negatives": 5},
+                             quick={"epochs": 1}, order=45))
+    try:
+        assert "fmc" in [r.key for r in model_recipes()]
+        log, _ = synthetic_log(n_users=60, n_items=20, seed=2)
+        board = run_benchmark("tiny", models=["pop", "fmc"], log=log, serving=False, progress=False)
+        assert list(board.table.index) == ["Popularity", "FMCRec"]
+        assert board.meta["settings"]["FMCRec"]["dim"] == 8 and board.table.loc["FMCRec", "epochs"] == 1
+        assert set(board.table.columns) >= {"full NDCG@10", "unseen NDCG@10", "sampled NDCG@10", "pop overlap@10", "drops seen"}
+    finally:
+        del RECIPES[recipe.key]
+    assert "fmc" not in [r.key for r in model_recipes()]
+

@@ -15,7 +15,7 @@ from keras import ops
 
 from .data import pad_sequences
 from .evaluate import Recipe, register
-from .layers import Dropout, NetRecommender, NextItemNet, check_settings, ranking_loss
+from .layers import Dropout, NetRecommender, NextItemNet, check_settings, for_full_ranking
 from .train import adam
 
 # %% auto #0
@@ -302,5 +302,5 @@ class SASRec(NetRecommender):
 # %% ../nbs/30_attention.ipynb #96feaf4a
 SASREC_RECIPE = register(Recipe(
     "sasrec", "SASRec", SASRec,
-    settings={"validation_protocol": "full", "learning_rate": 5e-3, "epochs": 25, "patience": 3},
-    quick={"epochs": 3, "patience": 3}, derive=ranking_loss, order=50))
+    settings={"validation_protocol": "full", "learning_rate": 5e-3, "patience": 3},
+    quick={"epochs": 3}, full={"epochs": 200}, derive=for_full_ranking(1.1e11), order=50))

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-import seqrec_nb.arima, seqrec_nb.attention, seqrec_nb.gan, seqrec_nb.lstm, seqrec_nb.vae   # each registers its recipes
+from . import arima, attention, gan, lstm, vae  # noqa: F401 (importing a model module registers its recipes)
 from .data import (DataUnavailable, ItemIndex, Split, leave_one_out, load_online_retail, load_sasrec_txt,
                             to_interactions)
 from .evaluate import RECIPES, SIZES, Popularity, Recipe, Recommender, evaluate, recipes

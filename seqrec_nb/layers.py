@@ -21,7 +21,8 @@ from .train import adam, ValidationMetric, choose_jit_compile, describe_devices,
 
 # %% auto #0
 __all__ = ['SHIFT_MARGIN', 'LOSSES', 'FULL_SOFTMAX_ITEMS', 'BAG_BUDGET', 'chunked_softmax_loss', 'Dropout', 'mark_xla_dropout',
-           'NextItemNet', 'LastItemNet', 'check_settings', 'NetRecommender', 'FMCRec', 'ranking_loss', 'bag_epochs']
+           'NextItemNet', 'LastItemNet', 'check_settings', 'NetRecommender', 'FMCRec', 'ranking_loss', 'softmax_epochs',
+           'for_full_ranking', 'bag_epochs']
 
 # %% ../nbs/03_layers.ipynb #27b05085
 SHIFT_MARGIN = 20.0   # `chunked_softmax_loss` shifts each row by its target's logit plus this: the target's own term, e^-20,
@@ -383,6 +384,23 @@ def ranking_loss(split: Split, settings: dict | None = None, n_negatives: int = 
     "The loss settings (`loss`, `negatives`, `n_negatives`) that train `split`'s catalogue for full ranking."
     if split.n_items <= FULL_SOFTMAX_ITEMS: return {"loss": "softmax"}
     return {"loss": "sampled_softmax", "negatives": "popularity", "n_negatives": n_negatives}
+
+def softmax_epochs(split: Split, budget: float, maxlen: int = 50, n_negatives: int = 1024, low: int = 3,
+                   high: int = 200) -> int:
+    """An epoch cap for a sequence model trained by `ranking_loss`, from a `budget` of item scores: an epoch scores
+    every item (or `n_negatives` of them, past `FULL_SOFTMAX_ITEMS`) at every training position (each history's
+    last `maxlen` steps), so the cap is `budget / (positions * items)`, kept within `[low, high]`."""
+    positions = sum(min(len(s) - 1, maxlen) for s in split.train_sequences())
+    items = split.n_items if split.n_items <= FULL_SOFTMAX_ITEMS else n_negatives
+    return int(min(high, max(low, budget // max(1, positions * items))))
+
+def for_full_ranking(budget: float):
+    """A recipe's `derive` for a sequence model: `ranking_loss`'s loss, and the epoch setting capped at
+    `softmax_epochs(split, budget)`."""
+    def derive(split: Split, settings: dict) -> dict:
+        cap = softmax_epochs(split, budget, settings.get("maxlen", 50))
+        return ranking_loss(split) | {"epochs": min(settings.get("epochs", cap), cap)}
+    return derive
 
 BAG_BUDGET = 1.2e10   # users x items x epochs: about 15 epochs on 31,013 users and 23,715 items
 

@@ -12,7 +12,7 @@ import numpy as np
 from keras import ops
 
 from .evaluate import Recipe, register
-from .layers import LOSSES, NetRecommender, NextItemNet, check_settings, ranking_loss
+from .layers import LOSSES, NetRecommender, NextItemNet, check_settings, for_full_ranking
 from .train import adam
 
 # %% auto #0
@@ -253,5 +253,5 @@ class LSTMRec(NetRecommender):
 LSTM_RECIPE = register(Recipe(
     "lstm", "LSTMRec", LSTMRec,
     settings={"validation_protocol": "full", "batch_size": 256, "learning_rate": 1e-2, "dropout": 0.5, "tie_weights": True,
-              "epochs": 30, "patience": 3},
-    quick={"epochs": 3, "patience": 3}, derive=ranking_loss, order=40))
+              "patience": 3},
+    quick={"epochs": 3}, full={"epochs": 200}, derive=for_full_ranking(1.3e11), order=40))

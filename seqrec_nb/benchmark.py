@@ -1,4 +1,4 @@
-"""Every recommender of the collection trained and measured the same way on Online Retail and Games: quality under both protocols, training time, where each model wins by history length, how often it repeats a past item, serving latency; and the `seqrec-nb` command that reproduces it all.
+"""Every recommender of the collection trained and measured the same way on Online Retail and Games: quality under three protocols, training time, where each model wins by history length, how often it repeats a past item, serving latency; and the `seqrec-nb` command that reproduces it all.
 
 Docs: https://seqrec.github.io/seqrec_nb/benchmark.html.md"""
 

@@ -81,7 +81,7 @@ def test_same_seed_same_leaderboard(tmp_path, log_file):
     for code, _, err in results: assert code == 0, err
     tables = [pd.read_csv(tmp_path / f"run{i}" / "leaderboard.csv", index_col="model") for i in (0, 1)]
     quality = [c for c in tables[0].columns if "@" in c]
-    assert len(tables[0]) == 8 and len(quality) == 5
+    assert len(tables[0]) == 8 and len(quality) == 8          # 3 protocols x (HR, NDCG), repeats, popularity overlap
     pd.testing.assert_frame_equal(tables[0][quality], tables[1][quality], check_exact=True)
     assert not (tmp_path / "run0" / "models").exists()
 

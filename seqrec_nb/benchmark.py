@@ -30,6 +30,7 @@ from . import arima, attention, gan, lstm, vae  # noqa: F401 (importing a model 
 from .data import (DataUnavailable, ItemIndex, Split, leave_one_out, load_online_retail, load_sasrec_txt,
                             to_interactions)
 from .evaluate import RECIPES, SIZES, Popularity, Recipe, Recommender, evaluate, recipes
+from .evaluate import TunedMarkovChain  # noqa: F401 (its old home: models saved before it moved load by this name)
 from .train import device_report, format_report, seed_everything
 
 # %% auto #0
@@ -293,6 +294,7 @@ def run_benchmark(data: str = "online-retail", models=None, protocol: str = "bot
     """
     protocols = _protocols(protocol)
     if size not in SIZES: raise ValueError(f"size={size!r}: use one of {', '.join(SIZES)}")
+    if isinstance(models, str): models = [models]
     if models is not None: recipes(list(models))                       # unknown keys refused before any loading
     name, log = (data if data not in DATA_SETS else DATA_SETS[data][0], log) if log is not None else load_log(data, *columns)
     log = slice_users(log, max_users, seed)
@@ -332,6 +334,7 @@ def run_benchmark(data: str = "online-retail", models=None, protocol: str = "bot
                                  "best epoch": int(np.argmax(val)) + 1 if val else None, "drops seen": model.drop_seen} | row
             meta["settings"][recipe.name] = {a: v.item() if isinstance(v, np.generic) else v for a, v in vars(model).items()
                                              if v is None or np.isscalar(v)}
+            meta.setdefault("seen_choice", {})[recipe.name] = getattr(model, "seen_choice", None)
             buckets.append(by_len)
             fitted[key] = model
         board.table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")

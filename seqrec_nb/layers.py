@@ -16,7 +16,7 @@ import pandas as pd
 from keras import ops
 
 from .data import ItemIndex, NextItemBatches, Split, bucket_width, pad_sequences
-from .evaluate import Recipe, Recommender, register
+from .evaluate import Recommender
 from .train import adam, ValidationMetric, choose_jit_compile, describe_devices, fit, load_model, save_model
 
 # %% auto #0
@@ -381,7 +381,7 @@ class FMCRec(NetRecommender):
 FULL_SOFTMAX_ITEMS = 200_000     # above this many items a recipe trains the sampled softmax instead of the full one
 
 def ranking_loss(split: Split, settings: dict | None = None, n_negatives: int = 1024) -> dict:
-    "The loss settings (`loss`, `negatives`, `n_negatives`) that train `split`'s catalogue for full ranking."
+    "The loss settings (`loss`, `negatives`, `n_negatives`) that train `split`'s catalogue for full ranking (a recipe's `derive`)."
     if split.n_items <= FULL_SOFTMAX_ITEMS: return {"loss": "softmax"}
     return {"loss": "sampled_softmax", "negatives": "popularity", "n_negatives": n_negatives}
 
@@ -390,7 +390,7 @@ def softmax_epochs(split: Split, budget: float, maxlen: int = 50, n_negatives: i
     """An epoch cap for a sequence model trained by `ranking_loss`, from a `budget` of item scores: an epoch scores
     every item (or `n_negatives` of them, past `FULL_SOFTMAX_ITEMS`) at every training position (each history's
     last `maxlen` steps), so the cap is `budget / (positions * items)`, kept within `[low, high]`."""
-    positions = sum(min(len(s) - 1, maxlen) for s in split.train_sequences())
+    positions = sum(max(0, min(len(s) - 1, maxlen)) for s in split.train_sequences())
     items = split.n_items if split.n_items <= FULL_SOFTMAX_ITEMS else n_negatives
     return int(min(high, max(low, budget // max(1, positions * items))))
 
@@ -402,7 +402,7 @@ def for_full_ranking(budget: float):
         return ranking_loss(split) | {"epochs": min(settings.get("epochs", cap), cap)}
     return derive
 
-BAG_BUDGET = 1.2e10   # users x items x epochs: about 15 epochs on 31,013 users and 23,715 items
+BAG_BUDGET = 1.2e10   # users x items x epochs: 16 epochs on 31,013 users and 23,715 items
 
 def bag_epochs(split: Split, high: int = 100, low: int = 5, budget: float = BAG_BUDGET) -> int:
     """An epoch cap for a model that reads and scores each user's whole bag of items, whose epoch costs about

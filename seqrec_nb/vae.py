@@ -324,11 +324,10 @@ class SeqVAE(NetRecommender):
 # %% ../nbs/40_vae.ipynb #30a2fdd1
 def _mult_vae_schedule(split: Split, settings: dict) -> dict:
     "Mult-VAE's epoch cap from the data's size, and an annealing pace that reaches `beta_max` after half of it."
-    epochs = bag_epochs(split)
+    epochs = min(bag_epochs(split), settings.get("epochs", bag_epochs(split)))
     steps = math.ceil(len(split.train_sequences()) / settings.get("batch_size", 500))
     beta_max = settings.get("beta_max", 0.2)
-    return {"epochs": min(epochs, settings.get("epochs", epochs)),
-            "anneal_steps": max(1, math.ceil(max(1, epochs // 2) * steps / beta_max))}
+    return {"epochs": epochs, "anneal_steps": max(1, math.ceil(max(1, epochs // 2) * steps / beta_max))}
 
 MULTVAE_RECIPE = register(Recipe("multvae", "Mult-VAE", MultVAE, settings={"patience": 10},
                                  quick={"epochs": 5}, derive=_mult_vae_schedule, order=60))

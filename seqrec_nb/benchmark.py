@@ -191,8 +191,9 @@ def load_recommender(path) -> tuple[Recommender, pd.Series | None]:
     meta_file = path / "recommender.json"
     if not meta_file.is_file(): raise FileNotFoundError(f"{path}: no saved model here (no recommender.json)")
     meta = json.loads(meta_file.read_text())
+    savable = _savable()
     if meta.get("format") == "joblib": model = joblib.load(path / "model.joblib")
-    elif meta.get("class") in _savable(): model = _savable()[meta["class"]].load(path)
+    elif meta.get("class") in savable: model = savable[meta["class"]].load(path)
     else: raise ValueError(f"{path}: a saved {meta.get('class')!r}, which this version cannot load")
     desc = None
     if (path / "descriptions.parquet").is_file():
@@ -278,7 +279,7 @@ def measure(key: str, model: Recommender, split: Split, protocols: tuple, k: int
     if serving: row |= serving_figures(model, split.histories("test"), seed=seed)
     return row, pd.concat(buckets, ignore_index=True)
 
-def run_benchmark(data: str = "online-retail", models=None, protocol: str = "both", size: str = "quick", seed: int = 0,
+def run_benchmark(data: str = "online-retail", models=None, protocol: str = "all", size: str = "quick", seed: int = 0,
                   out=None, k: int = 10, max_users: int | None = None, max_epochs: int | None = None,
                   log: pd.DataFrame | None = None, serving: bool = True, save_models: bool = True,
                   progress: bool = True, columns: tuple = ("user_id", "item_id", "timestamp"), command: str | None = None) -> Leaderboard:

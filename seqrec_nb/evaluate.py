@@ -168,7 +168,8 @@ def evaluate(model: Recommender, split: Split, protocol: str = "full", k: int | 
 
     `protocol='full'` ranks the target against every item; `'unseen'` is full ranking with the user's earlier
     items removed (`exclude_seen=True`: a target the user already had counts as a miss), the convention of most
-    published tables; `'sampled'` ranks against `n_negatives` items drawn (with `seed`) as in the SASRec paper. Ties count against the target. Returns a dict such as
+    published tables; `'sampled'` ranks against `n_negatives` items drawn (with `seed`) as in the SASRec paper.
+    Ties count against the target. Returns a dict such as
     `{"HR@10": ..., "NDCG@10": ..., "MRR@10": ..., "Recall@10": ..., "users": n}` (and the per-user
     `"ranks"` with `return_ranks=True`).
     """

@@ -22,7 +22,7 @@ from .train import adam, ValidationMetric, choose_jit_compile, describe_devices,
 # %% auto #0
 __all__ = ['SHIFT_MARGIN', 'LOSSES', 'FULL_SOFTMAX_ITEMS', 'BAG_BUDGET', 'chunked_softmax_loss', 'Dropout', 'mark_xla_dropout',
            'NextItemNet', 'LastItemNet', 'check_settings', 'NetRecommender', 'FMCRec', 'ranking_loss', 'softmax_epochs',
-           'for_full_ranking', 'bag_epochs']
+           'capped_epochs', 'for_full_ranking', 'bag_epochs']
 
 # %% ../nbs/03_layers.ipynb #27b05085
 SHIFT_MARGIN = 20.0   # `chunked_softmax_loss` shifts each row by its target's logit plus this: the target's own term, e^-20,
@@ -380,8 +380,8 @@ class FMCRec(NetRecommender):
 # %% ../nbs/03_layers.ipynb #d9047cc8
 FULL_SOFTMAX_ITEMS = 200_000     # above this many items a recipe trains the sampled softmax instead of the full one
 
-def ranking_loss(split: Split, settings: dict | None = None, n_negatives: int = 1024) -> dict:
-    "The loss settings (`loss`, `negatives`, `n_negatives`) that train `split`'s catalogue for full ranking (a recipe's `derive`)."
+def ranking_loss(split: Split, n_negatives: int = 1024) -> dict:
+    "The loss settings (`loss`, `negatives`, `n_negatives`) that train `split`'s catalogue for full ranking."
     if split.n_items <= FULL_SOFTMAX_ITEMS: return {"loss": "softmax"}
     return {"loss": "sampled_softmax", "negatives": "popularity", "n_negatives": n_negatives}
 
@@ -394,13 +394,17 @@ def softmax_epochs(split: Split, budget: float, maxlen: int = 50, n_negatives: i
     items = split.n_items if split.n_items <= FULL_SOFTMAX_ITEMS else n_negatives
     return int(min(high, max(low, budget // max(1, positions * items))))
 
-def for_full_ranking(budget: float):
-    """A recipe's `derive` for a sequence model: `ranking_loss`'s loss, and the epoch setting capped at
-    `softmax_epochs(split, budget)`."""
+def capped_epochs(budget: float):
+    "A recipe's `derive` that caps the epoch setting at `softmax_epochs(split, budget)`."
     def derive(split: Split, settings: dict) -> dict:
         cap = softmax_epochs(split, budget, settings.get("maxlen", 50))
-        return ranking_loss(split) | {"epochs": min(settings.get("epochs", cap), cap)}
+        return {"epochs": min(settings.get("epochs", cap), cap)}
     return derive
+
+def for_full_ranking(budget: float):
+    "A recipe's `derive` for a sequence model: `ranking_loss`'s loss and `capped_epochs(budget)`."
+    cap = capped_epochs(budget)
+    return lambda split, settings: ranking_loss(split) | cap(split, settings)
 
 BAG_BUDGET = 1.2e10   # users x items x epochs: 16 epochs on 31,013 users and 23,715 items
 

@@ -17,7 +17,7 @@ from keras import ops
 
 from .data import BagBatches, Split, _encode_log, bag_of_items
 from .evaluate import Recipe, Recommender, register
-from .layers import NetRecommender, NextItemNet, bag_epochs, check_settings, chunked_softmax_loss, softmax_epochs
+from .layers import NetRecommender, NextItemNet, bag_epochs, check_settings, capped_epochs, chunked_softmax_loss
 from .train import adam, ValidationMetric, fit
 
 # %% auto #0
@@ -335,8 +335,7 @@ SEQVAE_RECIPE = register(Recipe(
     "seqvae", "SeqVAE", SeqVAE,
     settings={"validation_protocol": "full", "batch_size": 256, "learning_rate": 5e-3, "anneal_steps": 10_000,
               "patience": 3},
-    quick={"epochs": 3}, full={"epochs": 200}, order=70,
-    derive=lambda split, s: {"epochs": min(s["epochs"], softmax_epochs(split, 1.3e11, s.get("maxlen", 50)))}))
+    quick={"epochs": 3}, full={"epochs": 200}, derive=capped_epochs(1.3e11), order=70))
 
 # %% ../nbs/40_vae.ipynb #6cc91a5a
 @dataclass

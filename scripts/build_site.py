@@ -245,7 +245,25 @@ def api_constants(mod: str, entries) -> list[tuple[str, str]]:
     module = importlib.import_module(mod)
     documented = {name.split(".")[0] for name, _, _ in entries.get(mod, [])}
     short = reprlib.Repr(); short.maxstring = short.maxother = 120
-    return [(n, short.repr(getattr(module, n))) for n in getattr(module, "__all__", []) if n not in documented]
+    return [(n, _constant_repr(getattr(module, n), short)) for n in getattr(module, "__all__", []) if n not in documented]
+
+
+def _constant_repr(value, short) -> str:
+    "A short repr of a module constant; a registry of objects (a dict of instances) is summarised by its keys."
+    if isinstance(value, dict) and value and not all(isinstance(v, (int, float, str, bool, tuple, type(None)))
+                                                       for v in value.values()):
+        return "{" + ", ".join(f"{k!r}: {type(v).__name__}(...)" for k, v in value.items()) + "}"
+    if type(value).__repr__ is object.__repr__ or not _is_python(short.repr(value)):
+        return f"{type(value).__name__}(...)"
+    return short.repr(value)
+
+
+def _is_python(text: str) -> bool:
+    "Whether `text` parses as a Python expression (reprs such as `<class ...>` do not)."
+    import ast
+    try: ast.parse(text, mode="eval")
+    except SyntaxError: return False
+    return True
 
 
 def api_anchor_map(entries) -> dict[tuple[str, str], str]:
@@ -275,6 +293,7 @@ def api_markdown(entries, anchors, linker: Linker, chapter_of: dict[str, tuple[s
              "Everything `seqrec_nb` exports, module by module: nbdev's `show_doc` rendering of each "
              "signature and docstring. Each module is written in the chapter named under its heading, "
              "which shows the same entries among the prose and tests that explain them.", ""]
+    used = set(anchors.values())
     for mod, rows in entries.items():
         page = rows[0][1]
         title, page_name = chapter_of.get(page, (page, page))
@@ -286,7 +305,10 @@ def api_markdown(entries, anchors, linker: Linker, chapter_of: dict[str, tuple[s
             md = show_doc(obj, name=name, title_level=3 if "." not in name else 4)._repr_markdown_()
             parts += ["---", "", _api_entry(linker(md), anchors[(page, anchor)]), ""]
         for name, value in api_constants(mod, entries):
-            parts += ["---", "", f"(api-{name.lower()})=", f"### {name}", "", "```python", f"{name} = {value}", "```", ""]
+            label = f"api-{name.lower()}"
+            if label in used: label = f"api-{mod.rsplit('.', 1)[-1]}-{name.lower()}"
+            used.add(label)
+            parts += ["---", "", f"({label})=", f"### {name}", "", "```python", f"{name} = {value}", "```", ""]
     return "\n".join(parts)
 
 

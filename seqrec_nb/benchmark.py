@@ -37,7 +37,7 @@ from .train import device_report, format_report, seed_everything
 __all__ = ['DATA_SETS', 'BUCKETS', 'PROTOCOLS', 'read_table', 'load_log', 'slice_users', 'model_recipes', 'left_out',
            'bucket_labels', 'ndcg_by_length', 'top_k', 'repeat_share', 'popularity_overlap', 'serving_figures',
            'EpochBar', 'save_recommender', 'load_recommender', 'item_descriptions', 'package_versions', 'code_commit',
-           'Leaderboard', 'measure', 'run_benchmark', 'plot_quality_vs_time', 'plot_by_length', 'parser',
+           'Leaderboard', 'measure', 'earlier_run', 'run_benchmark', 'plot_quality_vs_time', 'plot_by_length', 'parser',
            'format_table', 'main']
 
 # %% ../nbs/90_benchmark.ipynb #882dbef3
@@ -279,10 +279,24 @@ def measure(key: str, model: Recommender, split: Split, protocols: tuple, k: int
     if serving: row |= serving_figures(model, split.histories("test"), seed=seed)
     return row, pd.concat(buckets, ignore_index=True)
 
+_SAME_RUN = ("data", "size", "seed", "protocols", "k", "max_users", "max_epochs", "users", "items")
+
+def earlier_run(out, meta: dict) -> "Leaderboard | None":
+    """The leaderboard an earlier run wrote into `out`, if there is one, checked to be of the same run as `meta`
+    (data, size, seed, protocols, k, slice, epoch cap); a different run is refused, as its rows would not compare."""
+    if out is None or not (Path(out) / "leaderboard.json").is_file(): return None
+    board = Leaderboard.read(out)
+    for key in _SAME_RUN:
+        if board.meta.get(key) != meta[key]:
+            raise ValueError(f"{out}: its leaderboard is of another run ({key} {board.meta.get(key)!r}, not {meta[key]!r}); "
+                             "use another output folder or do not resume")
+    return board
+
 def run_benchmark(data: str = "online-retail", models=None, protocol: str = "all", size: str = "quick", seed: int = 0,
                   out=None, k: int = 10, max_users: int | None = None, max_epochs: int | None = None,
                   log: pd.DataFrame | None = None, serving: bool = True, save_models: bool = True,
-                  progress: bool = True, columns: tuple = ("user_id", "item_id", "timestamp"), command: str | None = None) -> Leaderboard:
+                  progress: bool = True, columns: tuple = ("user_id", "item_id", "timestamp"), command: str | None = None,
+                  resume: bool = False) -> Leaderboard:
     """Train and evaluate `models` (keys of `RECIPES`; default: all that apply) on the leave-one-out split of `data`.
 
     `data` is `'online-retail'`, `'games'` or a CSV/Parquet path (its user, item and time `columns`); pass `log` to
@@ -291,7 +305,9 @@ def run_benchmark(data: str = "online-retail", models=None, protocol: str = "all
     validation targets whether to drop the items a user already has (`Recommender.choose_seen`; part of its
     training time). With `out`, the leaderboard (CSV, JSON), the by-length table, the plots and (with `save_models`)
     every fitted model under `out/models/<key>` are written, the tables after every model. `command` is recorded in
-    the metadata (the command line that ran it, if one did).
+    the metadata (the command line that ran it, if one did). With `resume`, the models an earlier run of the same
+    settings finished in `out` are kept (rows, settings, saved models) and only the others are trained; each row's
+    commit is in `meta["commits"]`.
     """
     protocols = _protocols(protocol)
     if size not in SIZES: raise ValueError(f"size={size!r}: use one of {', '.join(SIZES)}")
@@ -312,6 +328,20 @@ def run_benchmark(data: str = "online-retail", models=None, protocol: str = "all
             "versions": package_versions(), "commit": code_commit(), "command": command, "left_out": skipped,
             "settings": {}}
     rows, buckets, fitted = {}, [], {}
+    meta["commits"], meta["earlier_runs"] = {}, []
+    earlier = earlier_run(out, meta) if resume else None
+    if earlier is not None:
+        done = earlier.table.index[earlier.table["error"].isna()] if "error" in earlier.table else earlier.table.index
+        for m in done:
+            rows[m] = earlier.table.loc[m].drop("error", errors="ignore").to_dict()
+            meta["commits"][m] = earlier.meta.get("commits", {}).get(m, earlier.meta.get("commit"))
+            for part in ("settings", "seen_choice"): meta.setdefault(part, {})[m] = earlier.meta.get(part, {}).get(m)
+        if len(earlier.buckets): buckets.append(earlier.buckets[earlier.buckets.model.isin(done)])
+        meta["earlier_runs"] = earlier.meta.get("earlier_runs", []) + [
+            {k_: earlier.meta.get(k_) for k_ in ("commit", "command", "started", "finished")}]
+        if len(done): tqdm.write(f"kept from the earlier run in {out}: {', '.join(done)}", file=sys.stderr)
+        chosen = [r for r in chosen if r.name not in rows]
+    order = {r.name: r.order for r in RECIPES.values()}
     board = Leaderboard(pd.DataFrame(), pd.DataFrame(), meta, fitted)
     for recipe in tqdm(chosen, desc=f"benchmark on {name}", unit="model", disable=not progress):
         key = recipe.key
@@ -336,9 +366,11 @@ def run_benchmark(data: str = "online-retail", models=None, protocol: str = "all
             meta["settings"][recipe.name] = {a: v.item() if isinstance(v, np.generic) else v for a, v in vars(model).items()
                                              if v is None or np.isscalar(v)}
             meta.setdefault("seen_choice", {})[recipe.name] = getattr(model, "seen_choice", None)
+            meta["commits"][recipe.name] = meta["commit"]
             buckets.append(by_len)
             fitted[key] = model
-        board.table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
+        ordered = dict(sorted(rows.items(), key=lambda kv: order.get(kv[0], len(order))))
+        board.table = pd.DataFrame.from_dict(ordered, orient="index").rename_axis("model")
         board.buckets = pd.concat(buckets, ignore_index=True) if buckets else pd.DataFrame()
         if out is not None: board.write(out)
     meta["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -417,6 +449,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--max-epochs", type=_positive, default=None, help="cap every neural model's epochs")
     b.add_argument("-k", type=_positive, default=10, help="cut-off of HR@k and NDCG@k (default 10)")
     b.add_argument("--no-save-models", action="store_true", help="do not save the fitted models under OUT/models")
+    b.add_argument("--resume", action="store_true", help="keep the models an interrupted or partial run in --out finished "
+                   "(same data, size, seed, protocol, -k) and train only the rest")
     r = sub.add_parser("recommend", help="top-k items for a history, from a model saved by `benchmark`",
                        description="Load a model saved by `seqrec-nb benchmark` (OUT/models/<model>) and print the top-k "
                        "raw item ids, with descriptions where the data set has them, for a history of raw item ids.")
@@ -438,7 +472,7 @@ def format_table(table: pd.DataFrame) -> str:
 def _benchmark(args, command: str) -> int:
     board = run_benchmark(args.data, args.models, args.protocol, args.size, args.seed, args.out, args.k, args.max_users,
                           args.max_epochs, save_models=not args.no_save_models,
-                          columns=(args.user_col, args.item_col, args.time_col), command=command)
+                          columns=(args.user_col, args.item_col, args.time_col), command=command, resume=args.resume)
     print(f"{board.meta['data']}: {board.meta['users']} users, {board.meta['items']} items, size {args.size}, seed {args.seed}, "
           f"backend {keras.backend.backend()}")
     if args.size == "quick": print("quick size: a few epochs per model check that every model runs; they do not measure "

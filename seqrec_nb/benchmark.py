@@ -12,6 +12,7 @@ import inspect
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -38,7 +39,7 @@ __all__ = ['DATA_SETS', 'BUCKETS', 'PROTOCOLS', 'read_table', 'load_log', 'slice
            'bucket_labels', 'ndcg_by_length', 'top_k', 'repeat_share', 'popularity_overlap', 'serving_figures',
            'EpochBar', 'save_recommender', 'load_recommender', 'item_descriptions', 'package_versions', 'code_commit',
            'Leaderboard', 'measure', 'earlier_run', 'run_benchmark', 'plot_quality_vs_time', 'plot_by_length', 'parser',
-           'format_table', 'main']
+           'format_table', 'main', 'side_by_side', 'provenance', 'loss_comparison']
 
 # %% ../nbs/90_benchmark.ipynb #882dbef3
 DATA_SETS = {"online-retail": ("Online Retail", load_online_retail), "games": ("Games", load_sasrec_txt)}
@@ -517,3 +518,27 @@ def main(argv=None) -> int:
         print(f"seqrec-nb: unexpected {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
               "(set SEQREC_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
+
+# %% ../nbs/90_benchmark.ipynb #07b69f86
+def side_by_side(boards: dict, models, columns=("full NDCG@10", "unseen NDCG@10")) -> pd.DataFrame:
+    """`columns` of `models` in each leaderboard of `boards` (name -> `Leaderboard` or the folder holding one), one
+    group of columns per leaderboard; a model a leaderboard does not have gets NaN."""
+    boards = {name: b if isinstance(b, Leaderboard) else Leaderboard.read(b) for name, b in boards.items()}
+    return pd.concat({name: b.table.reindex(list(models))[list(columns)] for name, b in boards.items()}, axis=1)
+
+def provenance(board: Leaderboard) -> str:
+    """Where a leaderboard's numbers come from, in one line: data set, size, seed, date, the command (without its
+    output folder) and the commit of the code behind each row."""
+    m = board.meta
+    by_commit = {}
+    for model in board.table.index:
+        commit = (m.get("commits") or {}).get(model, m.get("commit"))
+        by_commit.setdefault(commit[:7] if commit else "no commit recorded", []).append(model)
+    code = "; ".join(f"{c} ({', '.join(rows)})" for c, rows in by_commit.items()) if len(by_commit) > 1 else next(iter(by_commit), "")
+    command = re.sub(r" --out \S+", "", m.get("command") or "run_benchmark")
+    return f"{m['data']}, size {m['size']}, seed {m['seed']}, {m['started'][:10]}: `{command}`, code {code}"
+
+def loss_comparison(path) -> tuple[pd.DataFrame, dict]:
+    "The table `scripts/compare_losses.py` wrote into `path` (one row per loss) and its metadata."
+    doc = json.loads(Path(path).read_text())
+    return pd.DataFrame(doc["rows"]).set_index("variant"), doc["meta"]

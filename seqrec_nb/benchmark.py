@@ -39,7 +39,7 @@ __all__ = ['DATA_SETS', 'BUCKETS', 'PROTOCOLS', 'read_table', 'load_log', 'slice
            'bucket_labels', 'ndcg_by_length', 'top_k', 'repeat_share', 'popularity_overlap', 'serving_figures',
            'EpochBar', 'save_recommender', 'load_recommender', 'item_descriptions', 'package_versions', 'code_commit',
            'Leaderboard', 'measure', 'earlier_run', 'run_benchmark', 'plot_quality_vs_time', 'plot_by_length', 'parser',
-           'format_table', 'main', 'side_by_side', 'provenance', 'loss_comparison']
+           'format_table', 'main', 'side_by_side', 'provenance', 'loss_comparison', 'plot_loss_comparison']
 
 # %% ../nbs/90_benchmark.ipynb #882dbef3
 DATA_SETS = {"online-retail": ("Online Retail", load_online_retail), "games": ("Games", load_sasrec_txt)}
@@ -542,3 +542,21 @@ def loss_comparison(path) -> tuple[pd.DataFrame, dict]:
     "The table `scripts/compare_losses.py` wrote into `path` (one row per loss) and its metadata."
     doc = json.loads(Path(path).read_text())
     return pd.DataFrame(doc["rows"]).set_index("variant"), doc["meta"]
+
+def _duration(seconds: float) -> str: return f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
+
+def plot_loss_comparison(table: pd.DataFrame, title: str = "", k: int = 10):
+    """NDCG@k of each loss of a `loss_comparison` table, grouped by protocol: full ranking with and without the
+    user's earlier items (left) and the sampled protocol (right, on its own scale), training time in the legend."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [2, 1]})
+    for ax, protocols in zip(axes, (("full", "unseen"), ("sampled",))):
+        x = np.arange(len(protocols))
+        width = 0.8 / len(table)
+        for j, (loss, row) in enumerate(table.iterrows()):
+            ax.bar(x + (j - (len(table) - 1) / 2) * width, [row[f"{p} NDCG@{k}"] for p in protocols], width,
+                   color=f"C{j}", label=f"{loss} ({_duration(row['train s'])})")
+        ax.set_xticks(x, protocols)
+        ax.set(ylabel=f"test NDCG@{k}", title=title if len(protocols) > 1 else "")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig

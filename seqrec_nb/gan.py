@@ -13,7 +13,7 @@ from keras import ops
 
 from .data import BagBatches, Split, bag_of_items, pad_sequences
 from .evaluate import Recipe, register
-from .layers import NetRecommender, bag_epochs, check_settings
+from .layers import BAG_BUDGET, NetRecommender, bag_epochs, check_settings
 from .train import adam, ValidationMetric, fit
 
 # %% auto #0
@@ -387,6 +387,11 @@ class CFGAN(NetRecommender):
         return out
 
 # %% ../nbs/50_gan.ipynb #f6783dd4
+def _cfgan_epochs(split: Split, settings: dict) -> dict:
+    """CFGAN's epoch cap from the data's size: `bag_epochs` with two thirds of the bag models' budget, as its epoch
+    runs two networks over every item (the generator and the discriminator) where Mult-VAE runs one."""
+    cap = bag_epochs(split, high=80, budget=BAG_BUDGET * 2 / 3)
+    return {"epochs": min(cap, settings.get("epochs", cap))}
+
 CFGAN_RECIPE = register(Recipe("cfgan", "CFGAN", CFGAN, settings={"patience": 10}, quick={"epochs": 5},
-                               derive=lambda split, s: {"epochs": min(bag_epochs(split, high=80), s.get("epochs", 80))},
-                               order=80))
+                               derive=_cfgan_epochs, order=80))

@@ -557,6 +557,6 @@ def plot_loss_comparison(table: pd.DataFrame, title: str = "", k: int = 10):
                    color=f"C{j}", label=f"{loss} ({_duration(row['train s'])})")
         ax.set_xticks(x, protocols)
         ax.set(ylabel=f"test NDCG@{k}", title=title if len(protocols) > 1 else "")
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=len(table), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))                           # room for the legend below the panels
     return fig

@@ -272,6 +272,8 @@ class ARIMAPopularity(Popularity):
     `fallback` forecast. Every user gets the same scores; meant for a temporal split, where the
     window after training is the window after every user's last event. `Popularity` scores with
     the forecast in place of the training counts."""
+    _not_saved = ("forecasts",)          # the per-item fits and reports: scoring reads only `counts`
+
     def __init__(self, horizon: int = 28, top_n: int = 500, fallback: str = "seasonal_naive", n_jobs: int = -1,
                  progress: bool = True):
         self.horizon, self.top_n, self.fallback, self.n_jobs, self.progress = horizon, top_n, fallback, n_jobs, progress
@@ -288,7 +290,8 @@ class ARIMAPopularity(Popularity):
 def needs_calendar(log: pd.DataFrame) -> str | None:
     "Why `ARIMAPopularity` cannot run on `log` (its timestamps are not calendar times), or None when it can."
     if pd.api.types.is_datetime64_any_dtype(log.timestamp): return None
-    return "forecasts daily demand and needs calendar timestamps; this log's are not"
+    return ("forecasts daily demand and needs calendar timestamps; this log's are not "
+            "(Unix times in seconds or milliseconds: --time-unit s or ms)")
 
 register(Recipe("arima", "ARIMA demand", ARIMAPopularity, quick={"top_n": 20}, full={"top_n": 500},
                 applies=needs_calendar, order=30));

@@ -256,6 +256,8 @@ class SASRec(NetRecommender):
         negatives, n_negatives: how the sampled losses draw negatives (`'uniform'`, 1: the paper's).
         learning_rate, batch_size, epochs, patience: Adam's step size, sequences per batch, the epoch cap,
             and epochs without improvement of validation NDCG@10 before stopping.
+        lr_decay: with a factor in (0, 1), an epoch without improvement sends training back to the best weights
+            with the learning rate multiplied by it (`seqrec_nb.train.fit`); None: plain early stopping.
         validation_protocol: `'sampled'` (the paper's) or `'full'` ranking for the validation metric.
         jit_compile: XLA; `'auto'` decides with `seqrec_nb.train.choose_jit_compile`.
         seed: the batch order and the negatives (initial weights and dropout follow `seed_everything`).
@@ -269,8 +271,9 @@ class SASRec(NetRecommender):
     def __init__(self, dim: int = 50, n_blocks: int = 2, n_heads: int = 1, dropout: float = 0.5, maxlen: int = 50,
                  loss: str = "bce", negatives: str = "uniform", n_negatives: int = 1, learning_rate: float = 1e-3,
                  batch_size: int = 128, epochs: int = 200, patience: int = 20, validation_protocol: str = "sampled",
-                 jit_compile="auto", seed: int = 0, style: str = "paper", bucket_by_length: bool = True):
-        check_settings(loss, negatives, validation_protocol, dim=dim, n_blocks=n_blocks, n_heads=n_heads, maxlen=maxlen,
+                 jit_compile="auto", seed: int = 0, style: str = "paper", bucket_by_length: bool = True,
+                 lr_decay: float | None = None):
+        check_settings(loss, negatives, validation_protocol, lr_decay, dim=dim, n_blocks=n_blocks, n_heads=n_heads, maxlen=maxlen,
                         n_negatives=n_negatives, batch_size=batch_size, epochs=epochs)
         if dim % n_heads: raise ValueError(f"dim={dim} must be a multiple of n_heads={n_heads}")
         if not 0 <= dropout < 1: raise ValueError(f"dropout={dropout}: must be in [0, 1)")
@@ -280,7 +283,7 @@ class SASRec(NetRecommender):
         self.loss, self.negatives, self.n_negatives = loss, negatives, n_negatives
         self.learning_rate, self.batch_size, self.epochs, self.patience = learning_rate, batch_size, epochs, patience
         self.validation_protocol, self.jit_compile, self.seed, self.style = validation_protocol, jit_compile, seed, style
-        self.bucket_by_length = bucket_by_length
+        self.bucket_by_length, self.lr_decay = bucket_by_length, lr_decay
         self.history = {}
 
     def build_net(self, n_items: int) -> SASRecNet:

@@ -8,34 +8,38 @@ Docs: https://seqrec.github.io/seqrec_nb/benchmark.html.md"""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
 import json
 import os
 import platform
 import re
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-import joblib
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from . import __version__
 from . import arima, attention, gan, lstm, vae  # noqa: F401 (importing a model module registers its recipes)
 from .data import (DataUnavailable, ItemIndex, Split, leave_one_out, load_online_retail, load_sasrec_txt,
                             to_interactions)
-from .evaluate import RECIPES, SIZES, Popularity, Recipe, Recommender, evaluate, recipes
-from .evaluate import TunedMarkovChain  # noqa: F401 (its old home: models saved before it moved load by this name)
+from .evaluate import RECIPES, SIZES, OneLineParser, Popularity, Recipe, Recommender, evaluate, positive_int, recipes, saved_folder
 from .train import device_report, format_report, seed_everything
 
 # %% auto #0
-__all__ = ['DATA_SETS', 'BUCKETS', 'PROTOCOLS', 'read_table', 'load_log', 'slice_users', 'model_recipes', 'left_out',
+__all__ = ['DATA_SETS', 'BUCKETS', 'PROTOCOLS', 'PRINTED', 'read_table', 'load_log', 'slice_users', 'model_recipes', 'left_out',
            'bucket_labels', 'ndcg_by_length', 'top_k', 'repeat_share', 'popularity_overlap', 'serving_figures',
            'EpochBar', 'save_recommender', 'load_recommender', 'item_descriptions', 'package_versions', 'code_commit',
            'Leaderboard', 'measure', 'earlier_run', 'run_benchmark', 'plot_quality_vs_time', 'plot_by_length', 'parser',
@@ -44,26 +48,44 @@ __all__ = ['DATA_SETS', 'BUCKETS', 'PROTOCOLS', 'read_table', 'load_log', 'slice
 # %% ../nbs/90_benchmark.ipynb #882dbef3
 DATA_SETS = {"online-retail": ("Online Retail", load_online_retail), "games": ("Games", load_sasrec_txt)}
 
-def read_table(path) -> pd.DataFrame:
-    "A CSV (also `.csv.gz`, `.tsv`) or Parquet file as a DataFrame; anything else is refused by its extension."
+def read_table(path, encoding: str = "utf-8") -> pd.DataFrame:
+    """A CSV (also `.csv.gz`, `.tsv`; text in `encoding`) or Parquet file as a DataFrame; anything else is refused by
+    its extension, and a file that cannot be read gives a ValueError naming it."""
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"no such file: {path}" if not path.exists() else f"{path} is not a file")
     suffixes = "".join(path.suffixes[-2:]).lower()
-    if path.suffix.lower() in (".parquet", ".pq"): return pd.read_parquet(path)
-    if path.suffix.lower() in (".csv", ".tsv") or suffixes in (".csv.gz", ".tsv.gz"):
-        return pd.read_csv(path, sep="\t" if ".tsv" in suffixes else ",")
-    raise ValueError(f"{path}: unknown file type {path.suffix!r}; use a .csv, .csv.gz, .tsv or .parquet file")
+    parquet = path.suffix.lower() in (".parquet", ".pq")
+    if not parquet and not (path.suffix.lower() in (".csv", ".tsv") or suffixes in (".csv.gz", ".tsv.gz")):
+        raise ValueError(f"{path}: unknown file type {path.suffix!r}; use a .csv, .csv.gz, .tsv or .parquet file")
+    try:
+        if parquet: return pd.read_parquet(path)
+        return pd.read_csv(path, sep="\t" if ".tsv" in suffixes else ",", encoding=encoding)
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not {encoding} text (byte {e.start} cannot be decoded); name its encoding, "
+                         "e.g. --encoding latin-1") from None
+    except LookupError: raise ValueError(f"--encoding {encoding}: not an encoding Python knows") from None
+    except pd.errors.EmptyDataError: raise ValueError(f"{path}: the file is empty (no header, no rows)") from None
+    except (pd.errors.ParserError, OSError, ValueError) as e:
+        raise ValueError(f"{path}: cannot be read as {'Parquet' if parquet else 'CSV'} ({str(e).strip().splitlines()[0]})") from None
 
-def load_log(data: str, user_col: str = "user_id", item_col: str = "item_id", time_col: str = "timestamp") -> tuple[str, pd.DataFrame]:
+def load_log(data: str, user_col: str = "user_id", item_col: str = "item_id", time_col: str = "timestamp",
+             encoding: str = "utf-8", time_unit: str | None = None) -> tuple[str, pd.DataFrame]:
     """`(name, log)` for `data`: `'online-retail'`, `'games'`, or the path of a CSV/Parquet interaction log whose
-    columns `user_col`, `item_col`, `time_col` hold the user, the item and the time (other columns are kept)."""
+    columns `user_col`, `item_col`, `time_col` hold the user, the item and the time (other columns are kept).
+    `time_unit` (`'s'` or `'ms'`) reads whole-number times as Unix seconds or milliseconds, i.e. calendar times."""
+    if time_unit not in (None, "s", "ms"): raise ValueError(f"time_unit={time_unit!r}: use 's' or 'ms' (Unix seconds or milliseconds)")
     if data in DATA_SETS:
         name, loader = DATA_SETS[data]
         return name, loader()
     path = Path(data)
     if not path.exists():
         raise FileNotFoundError(f"--data {data}: not a data set name ({', '.join(DATA_SETS)}) and no such file")
-    return path.name, to_interactions(read_table(path), user_col, item_col, time_col)
+    df = read_table(path, encoding)
+    if time_unit is not None and time_col in df.columns:
+        if not pd.api.types.is_numeric_dtype(df[time_col]):
+            raise ValueError(f"--time-unit {time_unit}: column {time_col!r} holds {df[time_col].dtype} values, not numbers")
+        df[time_col] = pd.to_datetime(df[time_col], unit=time_unit)
+    return path.name, to_interactions(df, user_col, item_col, time_col)
 
 def slice_users(log: pd.DataFrame, n_users: int | None, seed: int = 0) -> pd.DataFrame:
     "The events of `n_users` users drawn at random with `seed` (all users when `n_users` is None or larger)."
@@ -171,31 +193,29 @@ class EpochBar(keras.callbacks.Callback):
 
 # %% ../nbs/90_benchmark.ipynb #5ea933d3
 def _savable() -> dict:
-    "The registered model classes that save themselves (the neural ones), by class name."
-    return {r.model.__name__: r.model for r in recipes() if hasattr(r.model, "load")}
+    "The model classes of the registered recipes, by class name: the only classes `load_recommender` builds."
+    return {r.model.__name__: r.model for r in recipes()}
 
 def save_recommender(model: Recommender, path, descriptions: pd.Series | None = None) -> Path:
-    "Save a fitted `model` into the folder `path` (and `descriptions`, raw item id -> text, if given); returns `path`."
-    path = Path(path)
-    if type(model).__name__ in _savable(): model.save(path)
-    else:
-        path.mkdir(parents=True, exist_ok=True)
-        joblib.dump(model, path / "model.joblib")
-        (path / "recommender.json").write_text(json.dumps({"class": type(model).__name__, "format": "joblib"}))
+    """Save a fitted `model` into the folder `path` as data only (`Recommender.save`), and `descriptions` (raw item
+    id -> text) if given; returns `path`."""
+    path = model.save(path)
     if descriptions is not None:
         descriptions.rename("description").rename_axis("item_id").reset_index().astype(str).to_parquet(path / "descriptions.parquet")
     return path
 
 def load_recommender(path) -> tuple[Recommender, pd.Series | None]:
-    "`(model, descriptions)` saved by `save_recommender` in the folder `path` (descriptions None if none were saved)."
-    path = Path(path)
+    """`(model, descriptions)` saved by `save_recommender` in the folder `path` (descriptions None if none were saved).
+    Only data is read: no code from the folder runs, and a folder that is not a saved model gets one line saying why."""
+    path = saved_folder(path)
+    if not path.is_dir(): raise FileNotFoundError(f"{path}: no such folder")
     meta_file = path / "recommender.json"
     if not meta_file.is_file(): raise FileNotFoundError(f"{path}: no saved model here (no recommender.json)")
-    meta = json.loads(meta_file.read_text())
+    try: name = json.loads(meta_file.read_text()).get("class")
+    except (ValueError, UnicodeDecodeError, AttributeError): raise ValueError(f"{meta_file}: not a model description") from None
     savable = _savable()
-    if meta.get("format") == "joblib": model = joblib.load(path / "model.joblib")
-    elif meta.get("class") in savable: model = savable[meta["class"]].load(path)
-    else: raise ValueError(f"{path}: a saved {meta.get('class')!r}, which this version cannot load")
+    if name not in savable: raise ValueError(f"{path}: a saved {name!r}, which this version cannot load (it loads {', '.join(savable)})")
+    model = savable[name].load(path)
     desc = None
     if (path / "descriptions.parquet").is_file():
         desc = pd.read_parquet(path / "descriptions.parquet").set_index("item_id").description
@@ -293,15 +313,33 @@ def earlier_run(out, meta: dict) -> "Leaderboard | None":
                              "use another output folder or do not resume")
     return board
 
+def _set_aside_earlier(out: Path):
+    """Before a fresh run into `out`: move the saved models of an earlier run to `out/models.earlier` (so none is
+    left beside a leaderboard that does not list it) and drop its unfinished training checkpoints."""
+    shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    models = out / "models"
+    if models.is_dir() and any(models.iterdir()):
+        shutil.rmtree(out / "models.earlier", ignore_errors=True)
+        os.replace(models, out / "models.earlier")
+        tqdm.write(f"an earlier run's saved models moved to {out / 'models.earlier'}", file=sys.stderr)
+
+def _check_writable(folder: Path):
+    "Make `folder` (the benchmark's `out`) if needed and check that files can be written in it: before any training."
+    if folder.exists() and not folder.is_dir(): raise NotADirectoryError(f"out={str(folder)!r}: exists and is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as e: raise OSError(f"out={str(folder)!r}: cannot write there ({e.strerror or e})") from None
+
 def run_benchmark(data: str = "online-retail", models=None, protocol: str = "all", size: str = "quick", seed: int = 0,
                   out=None, k: int = 10, max_users: int | None = None, max_epochs: int | None = None,
                   log: pd.DataFrame | None = None, serving: bool = True, save_models: bool = True,
                   progress: bool = True, columns: tuple = ("user_id", "item_id", "timestamp"), command: str | None = None,
-                  resume: bool = False) -> Leaderboard:
+                  resume: bool = False, encoding: str = "utf-8", time_unit: str | None = None) -> Leaderboard:
     """Train and evaluate `models` (keys of `RECIPES`; default: all that apply) on the leave-one-out split of `data`.
 
     `data` is `'online-retail'`, `'games'` or a CSV/Parquet path (its user, item and time `columns`); pass `log` to
-    use an interaction log already loaded. `max_users` keeps a seeded random slice of users; `max_epochs` caps the
+    use an interaction log already loaded (`encoding` and `time_unit` as in `load_log`). `max_users` keeps a seeded random slice of users; `max_epochs` caps the
     models that train in epochs. Every model is built from its recipe at `size`, fitted, and then chooses on the
     validation targets whether to drop the items a user already has (`Recommender.choose_seen`; part of its
     training time). With `out`, the leaderboard (CSV, JSON), the by-length table, the plots and (with `save_models`)
@@ -314,14 +352,18 @@ def run_benchmark(data: str = "online-retail", models=None, protocol: str = "all
     if size not in SIZES: raise ValueError(f"size={size!r}: use one of {', '.join(SIZES)}")
     if isinstance(models, str): models = [models]
     if models is not None: recipes(list(models))                       # unknown keys refused before any loading
-    name, log = (data if data not in DATA_SETS else DATA_SETS[data][0], log) if log is not None else load_log(data, *columns)
+    name, log = (data if data not in DATA_SETS else DATA_SETS[data][0], log) if log is not None else load_log(data, *columns, encoding, time_unit)
     log = slice_users(log, max_users, seed)
     chosen = model_recipes(None if models is None else list(models), log)
     skipped = left_out(log) if models is None else {}
     for model_name, why in skipped.items(): tqdm.write(f"{model_name} left out: it {why}", file=sys.stderr)
     split = leave_one_out(log)
+    if len(split.test) < 2:
+        raise ValueError(f"{len(split.test)} user(s) with at least 3 events: leave-one-out needs two or more to rank "
+                         "(each such user's last event is a test target, the one before a validation target)")
     if not 1 <= k < split.n_items: raise ValueError(f"k={k}: must be at least 1 and below the number of items ({split.n_items})")
     if "sampled" in protocols and k > 100: raise ValueError(f"k={k}: the sampled protocol ranks among 101 items; use k <= 100")
+    if out is not None: _check_writable(Path(out))
     descriptions = item_descriptions(log)
     meta = {"data": name, "size": size, "seed": seed, "protocols": list(protocols), "k": k, "max_users": max_users,
             "max_epochs": max_epochs, "users": int(split.train.user_id.nunique()), "items": split.n_items,
@@ -342,6 +384,7 @@ def run_benchmark(data: str = "online-retail", models=None, protocol: str = "all
             {k_: earlier.meta.get(k_) for k_ in ("commit", "command", "started", "finished")}]
         if len(done): tqdm.write(f"kept from the earlier run in {out}: {', '.join(done)}", file=sys.stderr)
         chosen = [r for r in chosen if r.name not in rows]
+    if out is not None and not resume: _set_aside_earlier(Path(out))
     order = {r.name: r.order for r in RECIPES.values()}
     board = Leaderboard(pd.DataFrame(), pd.DataFrame(), meta, fitted)
     for recipe in tqdm(chosen, desc=f"benchmark on {name}", unit="model", disable=not progress):
@@ -351,7 +394,10 @@ def run_benchmark(data: str = "online-retail", models=None, protocol: str = "all
         try:
             shows_bar = "progress" in inspect.signature(recipe.model).parameters       # ARIMA's bar over its fits
             model = recipe.build(split, size, seed, max_epochs, **({"progress": progress} if shows_bar else {}))
-            if recipe.trains_in_epochs: model.fit(split, verbose=0, callbacks=[EpochBar(recipe.name, disable=not progress)])
+            checkpoints = Path(out) / "checkpoints" / key if out is not None else None
+            if recipe.trains_in_epochs:          # with `out`, a model killed mid-training resumes from its last epoch
+                model.fit(split, verbose=0, callbacks=[EpochBar(recipe.name, disable=not progress)], checkpoint_dir=checkpoints)
+                if checkpoints is not None: shutil.rmtree(checkpoints, ignore_errors=True)
             else: model.fit(split)
             model.choose_seen(split, k)
             seconds = time.perf_counter() - t0
@@ -368,12 +414,16 @@ def run_benchmark(data: str = "online-retail", models=None, protocol: str = "all
                                              if v is None or np.isscalar(v)}
             meta.setdefault("seen_choice", {})[recipe.name] = getattr(model, "seen_choice", None)
             meta["commits"][recipe.name] = meta["commit"]
+            if not progress:                     # without bars (not a terminal), a line per model in the log
+                tqdm.write(f"{recipe.name}: trained in {seconds:.0f} s" + (f", {len(val)} epochs" if val else ""), file=sys.stderr)
             buckets.append(by_len)
             fitted[key] = model
         ordered = dict(sorted(rows.items(), key=lambda kv: order.get(kv[0], len(order))))
         board.table = pd.DataFrame.from_dict(ordered, orient="index").rename_axis("model")
         board.buckets = pd.concat(buckets, ignore_index=True) if buckets else pd.DataFrame()
         if out is not None: board.write(out)
+    if out is not None:
+        with contextlib.suppress(OSError): (Path(out) / "checkpoints").rmdir()     # empty once every model finished
     meta["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     if out is not None: board.write(out)
     return board
@@ -412,10 +462,6 @@ def plot_by_length(board: Leaderboard, k: int = 10):
     return fig
 
 # %% ../nbs/90_benchmark.ipynb #df906ad2
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):                     # one line, not argparse's usage block
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
 def _model_list(text: str) -> list[str]:
     keys = [k.strip() for k in text.split(",") if k.strip()]
     bad = [k for k in keys if k not in RECIPES]
@@ -423,14 +469,15 @@ def _model_list(text: str) -> list[str]:
         raise argparse.ArgumentTypeError(f"unknown model(s) {', '.join(bad) or repr(text)}; choose from {','.join(r.key for r in recipes())}")
     return keys
 
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1: raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+def _nonnegative(text: str) -> int:
+    if not text.isdigit(): raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 0 or more")
     return int(text)
 
 def parser() -> argparse.ArgumentParser:
     "The `seqrec-nb` argument parser."
-    p = _Parser(prog="seqrec-nb", description="Sequential recommenders from seqrec_nb: benchmark them, ask a saved one, check the device.")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p = OneLineParser(prog="seqrec-nb", description="Sequential recommenders from seqrec_nb: benchmark them, ask a saved one, check the device.")
+    p.add_argument("--version", action="version", version=f"seqrec-nb {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     b = sub.add_parser("benchmark", help="train and evaluate models on one split; print and write the leaderboard",
                        description="Train every chosen model on the leave-one-out split of one log, evaluate it, print the "
                        "leaderboard and write it (CSV, JSON, plots, saved models) to --out.")
@@ -438,17 +485,20 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--user-col", default="user_id", help="user column of a --data file (default user_id)")
     b.add_argument("--item-col", default="item_id", help="item column of a --data file (default item_id)")
     b.add_argument("--time-col", default="timestamp", help="time column of a --data file (default timestamp)")
+    b.add_argument("--time-unit", choices=("s", "ms"), default=None, help="read whole-number times as Unix seconds or "
+                   "milliseconds (calendar times: ARIMA needs them); by default numbers are only an order")
+    b.add_argument("--encoding", default="utf-8", help="text encoding of a CSV --data file (default utf-8)")
     b.add_argument("--models", type=_model_list, default=None, help=f"comma-separated, from {','.join(r.key for r in recipes())} "
                    "(default: all that apply; EASE inverts an items x items matrix: minutes and a 2 GB saved model on 23,715 items)")
     b.add_argument("--protocol", choices=(*PROTOCOLS, "all"), default="all", help="full: against every item; unseen: against "
                    "every item the user has not had; sampled: against 100 of those (default: all three)")
     b.add_argument("--size", choices=SIZES, default="quick", help="quick: a few epochs per model, a check that everything "
                    "runs (minutes); full: each model's recipe in full")
-    b.add_argument("--seed", type=int, default=0, help="seed of the split slice, the training and the negatives (default 0)")
+    b.add_argument("--seed", type=_nonnegative, default=0, help="seed of the split slice, the training and the negatives (default 0)")
     b.add_argument("--out", default="benchmark-results", help="output folder (default ./benchmark-results)")
-    b.add_argument("--max-users", type=_positive, default=None, help="benchmark on a random slice of this many users")
-    b.add_argument("--max-epochs", type=_positive, default=None, help="cap every neural model's epochs")
-    b.add_argument("-k", type=_positive, default=10, help="cut-off of HR@k and NDCG@k (default 10)")
+    b.add_argument("--max-users", type=positive_int, default=None, help="benchmark on a random slice of this many users")
+    b.add_argument("--max-epochs", type=positive_int, default=None, help="cap every neural model's epochs")
+    b.add_argument("-k", type=positive_int, default=10, help="cut-off of HR@k and NDCG@k (default 10)")
     b.add_argument("--no-save-models", action="store_true", help="do not save the fitted models under OUT/models")
     b.add_argument("--resume", action="store_true", help="keep the models an interrupted or partial run in --out finished "
                    "(same data, size, seed, protocol, -k) and train only the rest")
@@ -457,28 +507,45 @@ def parser() -> argparse.ArgumentParser:
                        "raw item ids, with descriptions where the data set has them, for a history of raw item ids.")
     r.add_argument("--model", required=True, help="folder of a saved model, e.g. benchmark-results/models/lstm")
     r.add_argument("--history", nargs="+", required=True, metavar="ITEM", help="raw item ids, oldest first")
-    r.add_argument("-k", type=_positive, default=10, help="how many items (default 10)")
+    r.add_argument("-k", type=positive_int, default=10, help="how many items (default 10)")
     r.add_argument("--exclude-seen", action="store_true", help="never recommend an item of the history")
-    sub.add_parser("report", help="the device report: backend, accelerators, precision, strategy, XLA",
-                   description="Print what the Keras backend sees and what seqrec_nb.train will choose.")
+    r.add_argument("--strict", action="store_true", help="refuse a history with an item id the model does not know "
+                   "(by default such ids are named on stderr and ignored)")
+    rep_ = sub.add_parser("report", help="the device report: backend, accelerators, precision, strategy, XLA",
+                          description="Print what the Keras backend sees and what seqrec_nb.train will choose.")
+    for command in (b, r, rep_): command.add_argument("--version", action="version", version=f"seqrec-nb {__version__}")
     return p
 
-def format_table(table: pd.DataFrame) -> str:
-    "The leaderboard as printed: four decimals for metrics and shares, one for seconds, milliseconds and rates."
-    fmt = {c: (lambda v: f"{v:.4f}") for c in table.columns if "@" in c or c.startswith("repeat")}
-    fmt |= {c: (lambda v: f"{v:.1f}") for c in table.columns if c in ("train s",) or c.startswith(("latency", "throughput"))}
-    return table.to_string(formatters={c: (lambda f: lambda v: "" if v is None or v != v else f(v))(f) for c, f in fmt.items()},
-                           na_rep="")
+PRINTED = {"train s": "train s", "epochs": "epochs", "best epoch": "best", "drops seen": "drops seen"}
+
+def format_table(table: pd.DataFrame, k: int = 10) -> str:
+    """The leaderboard as printed, within 120 columns: training time and epochs, whether the model drops seen items,
+    NDCG@k under each protocol, the repeat share and popularity overlap of the top k, and the median latency; four
+    decimals for metrics and shares, whole epochs, one decimal for seconds and milliseconds. The CSV has every
+    column; errors are listed below the table."""
+    names = PRINTED | {f"{p} NDCG@{k}": p for p in PROTOCOLS} | {f"repeat share@{k}": "repeats", f"pop overlap@{k}": "pop overlap",
+                                                                   "latency_ms_median": "ms/user"}
+    t = table[[c for c in names if c in table.columns]].rename(columns=names).astype(object)
+    def show(v, f): return "" if v is None or v != v else f(v)
+    for c in t.columns:
+        f = ((lambda v: f"{v:.1f}") if c in ("train s", "ms/user") else (lambda v: f"{int(v)}") if c in ("epochs", "best")
+             else str if c == "drops seen" else (lambda v: f"{v:.4f}"))
+        t[c] = [show(v, f) for v in t[c]]
+    text = t.to_string() + (f"\n(NDCG@{k} under each protocol; repeats and pop overlap: shares of the top {k})"
+                            if any(p in t.columns for p in PROTOCOLS) else "")
+    for model, error in table.get("error", pd.Series(dtype=object)).dropna().items(): text += f"\n{model} failed: {error}"
+    return text
 
 def _benchmark(args, command: str) -> int:
     board = run_benchmark(args.data, args.models, args.protocol, args.size, args.seed, args.out, args.k, args.max_users,
                           args.max_epochs, save_models=not args.no_save_models,
-                          columns=(args.user_col, args.item_col, args.time_col), command=command, resume=args.resume)
+                          columns=(args.user_col, args.item_col, args.time_col), command=command, resume=args.resume,
+                          encoding=args.encoding, time_unit=args.time_unit, progress=sys.stderr.isatty())
     print(f"{board.meta['data']}: {board.meta['users']} users, {board.meta['items']} items, size {args.size}, seed {args.seed}, "
           f"backend {keras.backend.backend()}")
-    if args.size == "quick": print("quick size: a few epochs per model check that every model runs; they do not measure "
-                                   "the models' quality (use --size full for that)")
-    print(format_table(board.table))
+    if args.size == "quick": print("quick size: a few epochs check that every model runs; they do not measure the models' "
+                                   "quality (--size full does)")
+    print(format_table(board.table, args.k))
     print(f"written to {Path(args.out).resolve()}")
     failed = [m for m, e in board.table.get("error", pd.Series(dtype=object)).dropna().items()]
     if failed: print(f"seqrec-nb: {len(failed)} model(s) failed: {', '.join(failed)}", file=sys.stderr)
@@ -493,31 +560,55 @@ def _recommend(args) -> int:
     model, desc = load_recommender(args.model)
     history = _as_raw_ids(args.history, model.index)
     known = model.index.encode(history, unknown="drop")
+    unknown = [h for h in args.history if h not in set(map(str, model.index.decode(known)))]
+    if unknown and args.strict:
+        raise ValueError(f"{len(unknown)} item id(s) the model in {args.model} does not know: {' '.join(unknown[:5])}"
+                         f"{' ...' if len(unknown) > 5 else ''} (ids are case-sensitive; without --strict they are ignored)")
+    if unknown and len(known):
+        print(f"seqrec-nb: ignored {len(unknown)} item id(s) the model does not know: {' '.join(unknown[:5])}"
+              f"{' ...' if len(unknown) > 5 else ''} (ids are case-sensitive)", file=sys.stderr)
     if len(known) == 0:
         raise ValueError(f"none of the history's items ({' '.join(args.history[:5])}{' ...' if len(args.history) > 5 else ''}) "
                          f"is known to the model in {args.model}")
-    for item in model.recommend(history, k=args.k, exclude_seen=args.exclude_seen):
+    for item in model.recommend(model.index.decode(known), k=args.k, exclude_seen=args.exclude_seen):
         text = desc.get(str(item)) if desc is not None else None
         print(f"{item}\t{text}" if text else str(item))
     return 0
+
+def _interrupt(signum, frame):
+    "SIGTERM handler: stop the way Ctrl-C does (what finished is kept, exit 130)."
+    raise KeyboardInterrupt
+
+def _stop_workers():
+    "End joblib's worker processes now (ARIMA's fits): its reusable pool would otherwise outlive an interrupted run."
+    from joblib.externals.loky import reusable_executor
+    pool = getattr(reusable_executor, "_executor", None)           # None when no pool was started
+    if pool is not None: pool.shutdown(wait=False, kill_workers=True)
 
 def main(argv=None) -> int:
     "Console entry point `seqrec-nb`: `benchmark`, `recommend` or `report`; returns the exit status."
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _interrupt) if threading.current_thread() is threading.main_thread() else None
     try:
         if args.command == "benchmark": return _benchmark(args, " ".join(["seqrec-nb", *argv]))
         if args.command == "recommend": return _recommend(args)
         print(format_report(device_report(show=False)))
         return 0
+    except KeyboardInterrupt:
+        _stop_workers()
+        where = f" in {Path(args.out).resolve()}; rerun with --resume to go on" if args.command == "benchmark" else ""
+        print(f"seqrec-nb: interrupted; the models finished so far are kept{where}", file=sys.stderr)
+        return 130
     except (ValueError, OSError, DataUnavailable, KeyError) as e:          # bad input: say what, in one line
-        print(f"seqrec-nb: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
+        print(f"seqrec-nb: {str(e).strip() or type(e).__name__}", file=sys.stderr)
         return 2
     except Exception as e:                                                # a bug or a broken file: still one line
         if os.environ.get("SEQREC_DEBUG"): raise
-        print(f"seqrec-nb: unexpected {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
-              "(set SEQREC_DEBUG=1 for the traceback)", file=sys.stderr)
+        print(f"seqrec-nb: unexpected {type(e).__name__}: {str(e).strip()} (set SEQREC_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
+    finally:
+        if previous is not None: signal.signal(signal.SIGTERM, previous)
 
 # %% ../nbs/90_benchmark.ipynb #07b69f86
 def side_by_side(boards: dict, models, columns=("full NDCG@10", "unseen NDCG@10")) -> pd.DataFrame:

@@ -76,6 +76,7 @@ def to_interactions(df: pd.DataFrame, user: str = "user_id", item: str = "item_i
             raise ValueError(f"missing column {col!r} (the {role} column); "
                              f"the frame has columns {list(df.columns)}")
     if len(df) == 0: raise ValueError("the interaction log is empty: no rows to build it from")
+    if len({user, item, time}) < 3: raise ValueError(f"user {user!r}, item {item!r} and time {time!r}: three different columns are needed")
     for target, col in zip(COLUMNS, (user, item, time)):
         if target != col and target in df.columns:
             raise ValueError(f"column {target!r} would be overwritten by {col!r}: rename or drop it first")

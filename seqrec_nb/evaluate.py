@@ -8,11 +8,19 @@ Docs: https://seqrec.github.io/seqrec_nb/evaluate.html.md"""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
+import json
+import os
+import shutil
 import sys
+import tempfile
 import time
+import warnings
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,12 +28,14 @@ import scipy.linalg.lapack as sp_lapack
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
-from .data import DataUnavailable, Split, leave_one_out, load_online_retail, load_sasrec_txt
+from . import __version__
+from .data import DataUnavailable, ItemIndex, Split, leave_one_out, load_online_retail, load_sasrec_txt
 
 # %% auto #0
-__all__ = ['SIZES', 'RECIPES', 'DATASETS', 'ranks_against', 'metrics_at_k', 'Recommender', 'Popularity', 'MarkovChain',
+__all__ = ['SAVE_FORMAT', 'SIZES', 'RECIPES', 'DATASETS', 'ranks_against', 'metrics_at_k', 'Recommender', 'Popularity',
+           'MarkovChain', 'writing_folder', 'saved_folder', 'read_saved_meta', 'save_state', 'read_items', 'load_state',
            'sample_negatives', 'evaluate', 'ease_weights', 'EASE', 'Recipe', 'register', 'recipes', 'TunedMarkovChain',
-           'baseline_models', 'baseline_table', 'baselines_cli']
+           'baseline_models', 'baseline_table', 'positive_int', 'OneLineParser', 'baselines_cli']
 
 # %% ../nbs/01_evaluate.ipynb #bd7d016b
 def ranks_against(target_scores, other_scores) -> np.ndarray:
@@ -62,6 +72,7 @@ class Recommender:
     """
     index = None
     drop_seen = False
+    _not_saved: tuple = ()       # attributes `save` leaves out: what scoring does not need
 
     @property
     def n_items(self) -> int: return len(self.index)
@@ -95,14 +106,27 @@ class Recommender:
         return self
 
     def recommend(self, history_raw_ids, k: int = 10, exclude_seen: bool = False) -> np.ndarray:
-        "The top-`k` raw item ids to follow `history_raw_ids` (raw ids, oldest first; unknown ids are ignored)."
+        "The top-`k` raw item ids to follow `history_raw_ids` (raw ids, oldest first; unknown ids are ignored, with a warning)."
         if self.index is None: raise RuntimeError(f"{type(self).__name__} is not fitted: call .fit(split) first")
         if k < 1: raise ValueError(f"k={k}: must be at least 1")
-        hist = self.index.encode(list(history_raw_ids), unknown="drop")
+        raw = list(history_raw_ids)
+        hist = self.index.encode(raw, unknown="drop")
+        if len(hist) < len(raw):
+            warnings.warn(f"{len(raw) - len(hist)} of the history's {len(raw)} item ids are unknown to the model and ignored",
+                          stacklevel=2)
         s = self.score([hist])[0]
         if exclude_seen: s[hist] = -np.inf
         top = np.argsort(-s, kind="stable")[:k]
         return self.index.decode(top[np.isfinite(s[top])])
+
+    def save(self, path) -> Path:
+        "Save the fitted model into the folder `path` as data only (`save_state`); returns `path`."
+        return save_state(self, path)
+
+    @classmethod
+    def load(cls, path) -> "Recommender":
+        "The model `save` wrote into the folder `path`; reading it runs no code from the folder (`load_state`)."
+        return load_state(cls, path)
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items()
@@ -143,6 +167,114 @@ class MarkovChain(Recommender):
         rows = self.transitions[last].toarray()
         return (rows + self.alpha * self.popularity) / (rows.sum(1, keepdims=True) + self.alpha)
 
+# %% ../nbs/01_evaluate.ipynb #ac26440e
+SAVE_FORMAT = 1                  # the layout of a saved model's folder; a change that old readers cannot read bumps it
+
+@contextlib.contextmanager
+def writing_folder(path):
+    """Yield an empty folder beside `path`; when the block ends without error it replaces `path` (an earlier save
+    there is removed only after), and on error it is removed, leaving `path` as it was. A `path` holding anything
+    but a saved model is refused: replacing it would delete someone's files."""
+    path = Path(path)
+    if path.exists() and not path.is_dir(): raise NotADirectoryError(f"{path}: exists and is not a folder")
+    if path.is_dir() and any(path.iterdir()) and not (path / "recommender.json").is_file():
+        raise FileExistsError(f"{path}: holds files that are not a saved model; save into a new or empty folder")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
+    try:
+        yield tmp
+        old = path.with_name(f".{path.name}.{os.getpid()}.old")
+        if path.exists(): os.replace(path, old)
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+def saved_folder(path) -> Path:
+    """The folder to read a saved model from: `path`, or, where a save was killed between its two renames (the only
+    moment `path` is missing), the earlier model `writing_folder` had set aside beside it."""
+    path = Path(path)
+    if path.exists(): return path
+    aside = sorted(path.parent.glob(f".{path.name}.*.old"), key=lambda p: p.stat().st_mtime)
+    return aside[-1] if aside else path
+
+def read_saved_meta(path, name: str) -> dict:
+    """`recommender.json` of the saved model in the folder `path`, checked: it exists, parses, names the class `name`
+    and has a format this version reads. Every failure is a ValueError or FileNotFoundError naming the file."""
+    file = saved_folder(path) / "recommender.json"
+    if not file.is_file(): raise FileNotFoundError(f"{path}: no saved {name} here (no recommender.json)")
+    try: meta = json.loads(file.read_text())
+    except (ValueError, UnicodeDecodeError) as e: raise ValueError(f"{file}: not a model description ({e})") from None
+    if not isinstance(meta, dict): raise ValueError(f"{file}: not a model description")
+    if meta.get("format") == "joblib":
+        raise ValueError(f"{file}: saved with pickle (joblib) by an earlier version, which is unsafe to load; fit and save the model again")
+    if meta.get("class") != name: raise ValueError(f"{path}: holds a saved {meta.get('class')}, not a {name}")
+    if meta.get("format") != SAVE_FORMAT:
+        raise ValueError(f"{file}: saved format {meta.get('format')!r} (seqrec_nb {meta.get('seqrec_nb', '?')}); "
+                         f"this version {__version__} reads format {SAVE_FORMAT}")
+    return meta
+
+def _to_json(v):
+    "A saved attribute as JSON; tuples and dicts are tagged so that `_from_json` rebuilds them (TypeError otherwise)."
+    if v is None or isinstance(v, (bool, str)): return v
+    if isinstance(v, (int, np.integer)): return int(v)
+    if isinstance(v, (float, np.floating)): return float(v)
+    if isinstance(v, list): return [_to_json(x) for x in v]
+    if isinstance(v, tuple): return {"tuple": [_to_json(x) for x in v]}
+    if isinstance(v, dict): return {"dict": [[_to_json(k), _to_json(x)] for k, x in v.items()]}
+    raise TypeError(type(v).__name__)
+
+def _from_json(v):
+    if isinstance(v, list): return [_from_json(x) for x in v]
+    if isinstance(v, dict): return tuple(map(_from_json, v["tuple"])) if "tuple" in v else {_from_json(k): _from_json(x) for k, x in v["dict"]}
+    return v
+
+def save_state(model: Recommender, path) -> Path:
+    "Save the fitted `model` into the folder `path` as data only (see the text); returns `path`."
+    name = type(model).__name__
+    if model.index is None: raise RuntimeError(f"{name} is not fitted: nothing to save")
+    arrays, attributes, sparse = {}, {}, []
+    for k, v in vars(model).items():
+        if k == "index" or k in model._not_saved: continue
+        if sp.issparse(v):
+            v, _ = sp.csr_matrix(v), sparse.append(k)
+            arrays |= {f"{k}.data": v.data, f"{k}.indices": v.indices, f"{k}.indptr": v.indptr, f"{k}.shape": np.array(v.shape)}
+        elif isinstance(v, np.ndarray) and v.dtype != object: arrays[k] = v
+        else:
+            try: attributes[k] = _to_json(v)
+            except TypeError: raise TypeError(f"{name}.{k} is a {type(v).__name__}, which is not saved as data: "
+                                              f"list it in {name}._not_saved if scoring does not need it") from None
+    meta = {"class": name, "format": SAVE_FORMAT, "seqrec_nb": __version__, "attributes": attributes, "sparse": sparse}
+    with writing_folder(path) as tmp:
+        np.savez(tmp / "arrays.npz", **arrays)
+        pd.DataFrame({"item_id": model.index.raw}).to_parquet(tmp / "items.parquet")
+        (tmp / "recommender.json").write_text(json.dumps(meta, indent=1))
+    return Path(path)
+
+def read_items(path) -> ItemIndex:
+    "The item index saved in `path/items.parquet` (a ValueError naming the file if it cannot be read)."
+    file = Path(path) / "items.parquet"
+    try: return ItemIndex(pd.read_parquet(file).item_id.to_numpy())
+    except (OSError, ValueError, AttributeError) as e: raise ValueError(f"{file}: cannot read the item index ({e})") from None
+
+def load_state(cls: type, path) -> Recommender:
+    "The `cls` model `save_state` wrote into the folder `path`: no code from the folder runs (see the text)."
+    path = saved_folder(path)
+    meta = read_saved_meta(path, cls.__name__)
+    model = cls.__new__(cls)
+    try:
+        with np.load(path / "arrays.npz", allow_pickle=False) as z: arrays = {k: z[k] for k in z.files}
+        for k in meta["sparse"]:
+            parts = [arrays.pop(f"{k}.{p}") for p in ("data", "indices", "indptr", "shape")]
+            setattr(model, k, sp.csr_matrix(tuple(parts[:3]), shape=tuple(parts[3])))
+        for k, v in meta["attributes"].items(): setattr(model, k, _from_json(v))
+    except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{path / 'arrays.npz'}: damaged or not what recommender.json describes ({type(e).__name__}: {e})") from None
+    vars(model).update(arrays)
+    model.index = read_items(path)
+    return model
+
 # %% ../nbs/01_evaluate.ipynb #c5c4e3ed
 def sample_negatives(split: Split, on: str = "test", n: int = 100, seed: int = 0) -> np.ndarray:
     """`(n_targets, n)` negatives per target of `on`: drawn uniformly with replacement from the items
@@ -178,6 +310,9 @@ def evaluate(model: Recommender, split: Split, protocol: str = "full", k: int | 
     if protocol == "sampled" and exclude_seen:
         raise ValueError("exclude_seen applies to protocol='full'; sampled negatives already exclude the user's training items")
     if n_negatives < 1: raise ValueError(f"n_negatives={n_negatives}: must be at least 1")
+    limit = n_negatives + 1 if protocol == "sampled" else split.n_items          # the candidates each target is ranked among
+    if any(not 1 <= int(c) < limit for c in np.atleast_1d(k)):
+        raise ValueError(f"k={k}: must be at least 1 and below the {limit} candidates ranked, or every target is a hit")
     targets = split.targets(on).item.to_numpy()
     if len(targets) == 0: raise ValueError(f"the split has no {on} targets: no user has enough events")
     histories = split.histories(on)
@@ -394,18 +529,28 @@ def baseline_table(datasets: Sequence[str] = ("online_retail", "games"), protoco
     return table[[c for c in table.columns if c[0] != "fit"] + [("fit", "seconds")]]
 
 # %% ../nbs/01_evaluate.ipynb #f2165bba
+def positive_int(text: str) -> int:
+    "An argparse `type`: a whole number of at least 1 (the option's name comes with argparse's message)."
+    if not text.isdigit() or int(text) < 1: raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
+
+class OneLineParser(argparse.ArgumentParser):
+    "An `argparse.ArgumentParser` whose errors are one line (`prog: error: ...`), without the usage block."
+    def error(self, message): self.exit(2, f"{self.prog}: error: {message}\n")
+
 def baselines_cli(argv: Sequence[str] | None = None) -> int:
     "Console entry point `seqrec-baselines`: evaluate the baselines and print the table."
-    p = argparse.ArgumentParser(prog="seqrec-baselines", description="Evaluate the Popularity, MarkovChain "
+    p = OneLineParser(prog="seqrec-baselines", description="Evaluate the Popularity, MarkovChain "
                                 "and EASE baselines on a leave-one-out split, under the full and the sampled protocol "
                                 "(EASE inverts an items x items matrix per candidate lambda: seconds on Online Retail, "
                                 "minutes on Games).")
-    p.add_argument("--data", nargs="+", default=["online_retail"], choices=sorted(DATASETS),
-                   help="data sets to evaluate on (default: online_retail)")
-    p.add_argument("-k", type=int, default=10, help="cut-off K of HR@K, NDCG@K, MRR@K (default: 10)")
+    p.add_argument("--data", nargs="+", default=["online_retail"], type=lambda s: s.replace("-", "_"), choices=sorted(DATASETS),
+                   metavar="DATA", help="data sets to evaluate on: online-retail (default) and/or games")
+    p.add_argument("-k", type=positive_int, default=10, help="cut-off K of HR@K, NDCG@K, MRR@K (default: 10)")
+    p.add_argument("--version", action="version", version=f"seqrec-baselines {__version__}")
     args = p.parse_args(argv)
     try: table = baseline_table(args.data, k=args.k)
-    except DataUnavailable as e:
+    except (DataUnavailable, ValueError) as e:
         print(f"seqrec-baselines: {e}", file=sys.stderr)
         return 2
     with pd.option_context("display.width", 200, "display.max_columns", 20):

@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 from keras import ops
 
+from . import __version__
 from .data import ItemIndex, NextItemBatches, Split, bucket_width, pad_sequences
-from .evaluate import Recommender
+from .evaluate import SAVE_FORMAT, Recommender, read_items, read_saved_meta, saved_folder, writing_folder
 from .train import adam, ValidationMetric, choose_jit_compile, describe_devices, fit, load_model, save_model
 
 # %% auto #0
@@ -271,12 +272,13 @@ class LastItemNet(NextItemNet):
         return self.embedding(history)
 
 # %% ../nbs/03_layers.ipynb #b12a74eb
-def check_settings(loss, negatives, validation_protocol, **positive):
+def check_settings(loss, negatives, validation_protocol, lr_decay=None, **positive):
     "Validate the settings every `NetRecommender` shares; a ValueError names the first bad one."
     if loss not in LOSSES: raise ValueError(f"loss={loss!r}: use one of {LOSSES}")
     if negatives not in ("popularity", "uniform"): raise ValueError(f"negatives={negatives!r}: use 'popularity' or 'uniform'")
     if validation_protocol not in ("full", "sampled"):
         raise ValueError(f"validation_protocol={validation_protocol!r}: use 'full' or 'sampled'")
+    if lr_decay is not None and not 0 < lr_decay < 1: raise ValueError(f"lr_decay={lr_decay}: must be between 0 and 1 (or None)")
     for name, value in positive.items():
         if value < 1: raise ValueError(f"{name}={value}: must be at least 1")
 
@@ -285,7 +287,8 @@ class NetRecommender(Recommender):
 
     Subclasses set at least these attributes in `__init__` (all settings are saved and passed back to
     `__init__` by `load`): `maxlen`, `loss`, `negatives`, `n_negatives`, `batch_size`, `epochs`,
-    `patience`, `validation_protocol`, `jit_compile`, `seed`; and implement `build_net(n_items)`. A subclass
+    `patience`, `validation_protocol`, `jit_compile`, `seed` (and may set `lr_decay`, see `seqrec_nb.train.fit`);
+    and implement `build_net(n_items)`. A subclass
     may make `bucket_by_length` a setting too (see `NextItemBatches`): by default `fit` trains on batches of
     similar-length histories cut to their longest.
     """
@@ -315,7 +318,7 @@ class NetRecommender(Recommender):
         self.net.set_sampler(batches.popularity if self.negatives == "popularity" else np.full(split.n_items, 1 / split.n_items))
         val = ValidationMetric(self, split, "NDCG@10", self.validation_protocol)
         hist = fit(self.net, batches, epochs or self.epochs, validation=val, patience=self.patience,
-                   checkpoint_dir=checkpoint_dir, callbacks=callbacks, verbose=verbose)
+                   checkpoint_dir=checkpoint_dir, callbacks=callbacks, verbose=verbose, lr_decay=getattr(self, "lr_decay", None))
         self.history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
         return self
 
@@ -332,30 +335,31 @@ class NetRecommender(Recommender):
         return out
 
     def save(self, path) -> Path:
-        "Save the network, the item index and the settings into the folder `path`; returns it."
+        """Save the network (`net.keras`), the item index and the settings into the folder `path`, written beside and
+        renamed into place (chapter 01's folder rules); returns `path`."""
         if self.net is None: raise RuntimeError(f"{type(self).__name__} is not fitted: nothing to save")
-        path = Path(path); path.mkdir(parents=True, exist_ok=True)
-        save_model(self.net, path / "net.keras")
-        pd.DataFrame({"item_id": self.index.raw}).to_parquet(path / "items.parquet")
         settings = {k: v for k, v in vars(self).items() if k not in ("net", "index", "history", "drop_seen", "seen_choice")}
-        meta = {"class": type(self).__name__, "settings": settings, "history": getattr(self, "history", {}),
-                "drop_seen": bool(self.drop_seen), "seen_choice": getattr(self, "seen_choice", None)}
-        (path / "recommender.json").write_text(json.dumps(meta, indent=1))
-        return path
+        meta = {"class": type(self).__name__, "format": SAVE_FORMAT, "seqrec_nb": __version__, "settings": settings,
+                "history": getattr(self, "history", {}), "drop_seen": bool(self.drop_seen),
+                "seen_choice": getattr(self, "seen_choice", None)}
+        with writing_folder(path) as tmp:
+            save_model(self.net, tmp / "net.keras")
+            pd.DataFrame({"item_id": self.index.raw}).to_parquet(tmp / "items.parquet")
+            (tmp / "recommender.json").write_text(json.dumps(meta, indent=1))
+        return Path(path)
 
     @classmethod
     def load(cls, path):
-        "A recommender saved with `save`, ready to score and recommend."
-        path = Path(path)
-        name = cls.__name__
-        if not (path / "recommender.json").is_file(): raise FileNotFoundError(f"{path} holds no saved {name} (no recommender.json)")
-        meta = json.loads((path / "recommender.json").read_text())
-        if meta.get("class", name) != name: raise ValueError(f"{path} holds a saved {meta['class']}, not a {name}")
-        rec = cls(**meta["settings"])
+        "A recommender saved with `save`, ready to score and recommend; the network loads in Keras' safe mode."
+        path = saved_folder(path)
+        meta = read_saved_meta(path, cls.__name__)
+        try: rec = cls(**meta["settings"])
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{path / 'recommender.json'}: settings this version of {cls.__name__} does not take ({e})") from None
         rec.net, rec.history = load_model(path / "net.keras"), meta["history"]
         rec.drop_seen = bool(meta.get("drop_seen", False))
         if meta.get("seen_choice") is not None: rec.seen_choice = meta["seen_choice"]
-        rec.index = ItemIndex(pd.read_parquet(path / "items.parquet").item_id.to_numpy())
+        rec.index = read_items(path)
         return rec
 
 # %% ../nbs/03_layers.ipynb #e27a1697

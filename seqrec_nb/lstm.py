@@ -222,6 +222,8 @@ class LSTMRec(NetRecommender):
         dropout, tie_weights: as in `LSTMNet`.
         learning_rate, batch_size, epochs, patience: Adam's step size, sequences per batch, the epoch cap,
             and epochs without improvement before stopping.
+        lr_decay: with a factor in (0, 1), an epoch without improvement sends training back to the best weights
+            with the learning rate multiplied by it (`seqrec_nb.train.fit`); None: plain early stopping.
         validation_protocol: `'full'` or `'sampled'` ranking for the validation metric.
         jit_compile: XLA compilation; `'auto'` decides with `seqrec_nb.train.choose_jit_compile` (on
             accelerators with TensorFlow, always with JAX, never with PyTorch).
@@ -233,14 +235,15 @@ class LSTMRec(NetRecommender):
                  negatives: str = "popularity", n_negatives: int = 100, dropout: float = 0.2,
                  tie_weights: bool = False, learning_rate: float = 5e-3, batch_size: int = 128,
                  epochs: int = 20, patience: int = 2, validation_protocol: str = "full",
-                 jit_compile="auto", seed: int = 0):
+                 jit_compile="auto", seed: int = 0, lr_decay: float | None = None):
         if cell not in ("lstm", "gru"): raise ValueError(f"cell={cell!r}: use 'lstm' or 'gru'")
-        check_settings(loss, negatives, validation_protocol, dim=dim, maxlen=maxlen, n_negatives=n_negatives,
+        check_settings(loss, negatives, validation_protocol, lr_decay, dim=dim, maxlen=maxlen, n_negatives=n_negatives,
                         batch_size=batch_size, epochs=epochs)
         self.cell, self.dim, self.maxlen, self.loss, self.negatives = cell, dim, maxlen, loss, negatives
         self.n_negatives, self.dropout, self.tie_weights = n_negatives, dropout, tie_weights
         self.learning_rate, self.batch_size, self.epochs, self.patience = learning_rate, batch_size, epochs, patience
         self.validation_protocol, self.jit_compile, self.seed = validation_protocol, jit_compile, seed
+        self.lr_decay = lr_decay
         self.history = {}
 
     def build_net(self, n_items: int) -> LSTMNet:

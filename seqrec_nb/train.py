@@ -14,6 +14,7 @@ import os
 import random
 import subprocess
 import warnings
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -507,17 +508,19 @@ class _PyDatasetHooks(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None): self.batches.on_epoch_end()
 
 class _BestSoFar(keras.callbacks.Callback):
-    """Keep early stopping's and the best-checkpoint's memory of the best epoch on disk, so that a run resumed
-    after a crash keeps comparing against it (and restores *its* weights) instead of starting from scratch."""
-    def __init__(self, path: Path, early, checkpoint):
+    """Keep early stopping's and the best-checkpoint's memory of the best epoch on disk, and the per-epoch logs of
+    `history` (a `keras.callbacks.History` placed before this callback), so that a run resumed after a crash keeps
+    comparing against the best epoch (and restores *its* weights) and returns the whole run's history."""
+    def __init__(self, path: Path, early, checkpoint, history):
         super().__init__()
-        self.path, self.early, self.checkpoint = Path(path), early, checkpoint
+        self.path, self.early, self.checkpoint, self.history = Path(path), early, checkpoint, history
 
     def on_train_begin(self, logs=None):         # runs after EarlyStopping has reset itself
         if not self.path.is_file(): return
         st = json.loads(self.path.read_text())
         self.early.best = self.checkpoint.best = st["best"]
         self.early.wait, self.early.best_epoch = st["wait"], st["best_epoch"]
+        self.history.history = {k: list(v) for k, v in st.get("history", {}).items()}
         now = [np.array(v) for v in self.model.get_weights()]
         opt = [np.array(v) for v in self.model.optimizer.variables]
         self.model.load_weights(self.checkpoint.filepath)
@@ -528,22 +531,43 @@ class _BestSoFar(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.early.best is None: return
         tmp = self.path.with_suffix(".part")
-        tmp.write_text(json.dumps({"best": float(self.early.best), "wait": self.early.wait, "best_epoch": self.early.best_epoch}))
+        logs = {k: [float(x) for x in v] for k, v in self.history.history.items()}
+        tmp.write_text(json.dumps({"best": float(self.early.best), "wait": self.early.wait, "best_epoch": self.early.best_epoch,
+                                   "history": logs}))
         os.replace(tmp, self.path)
 
     def on_train_end(self, logs=None): self.path.unlink(missing_ok=True)     # finished, like the backup
 
+class _DecayOnPlateau(keras.callbacks.Callback):
+    """After an epoch that did not improve the validation metric (and did not end training), go back to the best
+    epoch's weights and multiply the learning rate by `factor` (placed after the `EarlyStopping` `early`, whose
+    memory of the best epoch it reads). The learning rate is an optimizer variable, so a backup keeps it."""
+    def __init__(self, early, factor: float):
+        super().__init__()
+        self.early, self.factor = early, factor
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.early.wait == 0 or self.model.stop_training or self.early.best_weights is None: return
+        self.model.set_weights(self.early.best_weights)
+        opt = self.model.optimizer
+        opt.learning_rate = float(keras.ops.convert_to_numpy(opt.learning_rate)) * self.factor
+
 def fit(net: keras.Model, batches, epochs: int = 20, validation: ValidationMetric | None = None,
-        patience: int = 3, checkpoint_dir=None, callbacks=(), verbose="auto") -> keras.callbacks.History:
+        patience: int = 3, checkpoint_dir=None, callbacks=(), verbose="auto",
+        lr_decay: float | None = None) -> keras.callbacks.History:
     """Train `net` on `batches` with validation-metric early stopping, best-weights checkpoints and resume.
 
     `validation` (a `ValidationMetric`) is evaluated after every epoch; with it, training stops after
-    `patience` epochs without improvement and the best weights are restored. With `checkpoint_dir`,
+    `patience` epochs without improvement and the best weights are restored. With `lr_decay` (a factor in
+    (0, 1)), each epoch without improvement also sends training back to the best weights with the learning
+    rate multiplied by `lr_decay`, so `patience` counts such decays in a row. With `checkpoint_dir`,
     the best weights go to `checkpoint_dir/best.weights.h5` and a backup of the last completed epoch to
     `checkpoint_dir/backup`: calling `fit` again after the process died continues from there, early
     stopping included. A run that finished removes its backup, so calling `fit` again trains anew.
     """
     if epochs < 1: raise ValueError(f"epochs={epochs}: must be at least 1")
+    if lr_decay is not None and not 0 < lr_decay < 1: raise ValueError(f"lr_decay={lr_decay}: must be between 0 and 1")
+    if lr_decay is not None and validation is None: raise ValueError("lr_decay needs a validation metric to find plateaus")
     if net.optimizer is None: raise ValueError("compile the model before fit (it has no optimizer)")
     if _in_multi_worker_strategy():
         if validation is not None or checkpoint_dir is not None or callbacks:
@@ -561,14 +585,15 @@ def fit(net: keras.Model, batches, epochs: int = 20, validation: ValidationMetri
         monitor = f"val_{validation.metric}"
         early = keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=patience,
                                               restore_best_weights=True, verbose=0)
-        cbs += [validation, early]
+        cbs += [validation, early] + ([_DecayOnPlateau(early, lr_decay)] if lr_decay is not None else [])
     if checkpoint_dir is not None:
         ck = Path(checkpoint_dir); ck.mkdir(parents=True, exist_ok=True)
         cbs.append(keras.callbacks.BackupAndRestore(str(ck / "backup")))
         if validation is not None:
             best = keras.callbacks.ModelCheckpoint(str(ck / "best.weights.h5"), monitor=monitor, mode="max",
                                                    save_best_only=True, save_weights_only=True)
-            cbs += [best, _BestSoFar(ck / "best_so_far.json", early, best)]
+            history = keras.callbacks.History()                 # Keras records into it (it is the one `fit` returns)
+            cbs += [history, best, _BestSoFar(ck / "best_so_far.json", early, best, history)]
     # shuffle=False: Keras would otherwise reorder the batches with Python's global `random`, which no
     # backup restores; the batch source shuffles itself, reproducibly, from (seed, epoch).
     return net.fit(data, epochs=epochs, callbacks=cbs + list(callbacks), verbose=verbose, shuffle=False)
@@ -586,4 +611,8 @@ def load_model(path) -> keras.Model:
     "Load a `.keras` file with `safe_mode=True`: a file carrying Python code (a lambda) is refused."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"no model file at {path}")
-    return keras.saving.load_model(path, safe_mode=True)
+    if not zipfile.is_zipfile(path): raise ValueError(f"{path}: not a .keras archive (damaged, truncated or another kind of file)")
+    try: return keras.saving.load_model(path, safe_mode=True)
+    except Exception as e:              # Keras reports a damaged archive in many ways, some misleading ("file not found")
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise ValueError(f"{path}: cannot load this model file ({type(e).__name__}: {first})") from e

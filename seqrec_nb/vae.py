@@ -298,6 +298,8 @@ class SeqVAE(NetRecommender):
         maxlen: the most recent items read from a history.
         learning_rate, batch_size, epochs, patience: Adam's step size, sequences per batch, the epoch cap,
             and epochs without improvement before stopping.
+        lr_decay: with a factor in (0, 1), an epoch without improvement sends training back to the best weights
+            with the learning rate multiplied by it (`seqrec_nb.train.fit`); None: plain early stopping.
         validation_protocol: `'full'` or `'sampled'` ranking for the validation metric.
         jit_compile: XLA for the training step (`'auto'`: `seqrec_nb.train.choose_jit_compile`).
         seed: batch order; dropout and the latent draws take Keras' global seed (`seed_everything`).
@@ -307,12 +309,13 @@ class SeqVAE(NetRecommender):
     def __init__(self, dim: int = 64, latent: int = 64, dropout: float = 0.2, beta_max: float = 0.2,
                  anneal_steps: int = 20_000, horizon: int = 1, maxlen: int = 50, learning_rate: float = 1e-3,
                  batch_size: int = 128, epochs: int = 30, patience: int = 3, validation_protocol: str = "full",
-                 jit_compile="auto", seed: int = 0):
-        check_settings("softmax", "uniform", validation_protocol, dim=dim, latent=latent, anneal_steps=anneal_steps,
+                 jit_compile="auto", seed: int = 0, lr_decay: float | None = None):
+        check_settings("softmax", "uniform", validation_protocol, lr_decay, dim=dim, latent=latent, anneal_steps=anneal_steps,
                        horizon=horizon, maxlen=maxlen, batch_size=batch_size, epochs=epochs)
         self.dim, self.latent, self.dropout, self.beta_max, self.anneal_steps = dim, latent, dropout, beta_max, anneal_steps
         self.horizon, self.maxlen, self.learning_rate, self.batch_size = horizon, maxlen, learning_rate, batch_size
         self.epochs, self.patience, self.validation_protocol, self.jit_compile, self.seed = epochs, patience, validation_protocol, jit_compile, seed
+        self.lr_decay = lr_decay
         self.history = {}
 
     def build_net(self, n_items: int) -> SeqVAENet:

@@ -45,7 +45,8 @@ def test_benchmark_writes_the_leaderboard_and_a_saved_model_recommends(tmp_path,
     code, printed, err = finish(start(tmp_path, "benchmark", *columns(log_file), "--models", "pop,markov,ease,lstm",
                                       "--max-epochs", "1", "--protocol", "sampled", "--seed", "3", "--out", out))
     assert code == 0, err
-    assert "EASE" in printed and "sampled NDCG@10" in printed and "full NDCG@10" not in printed
+    header = next(line for line in printed.splitlines() if "train s" in line).split()
+    assert "EASE" in printed and "sampled" in header and not {"full", "unseen"} & set(header), printed
     table = pd.read_csv(out / "leaderboard.csv", index_col="model")
     assert list(table.index) == ["Popularity", "MarkovChain", "EASE", "LSTMRec"]
     assert table["sampled NDCG@10"].between(0, 1).all() and (table["latency_ms_median"] > 0).all()
@@ -92,6 +93,13 @@ def test_bad_arguments_give_one_line_and_a_nonzero_exit(tmp_path, log_file):
     assert code == 0, err
     ints = tmp_path / "line_numbers.csv"           # times that are not calendar times: no ARIMA
     pd.read_csv(log_file).assign(when=lambda d: range(len(d))).to_csv(ints, index=False)
+    short = tmp_path / "two_events_each.csv"      # nobody has a test target
+    pd.read_csv(log_file).groupby("customer").head(2).to_csv(short, index=False)
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder")
+    pickled = tmp_path / "pickled"                 # a model folder of the unsafe kind: refused before anything is read
+    pickled.mkdir()
+    (pickled / "recommender.json").write_text(json.dumps({"class": "Popularity", "format": "joblib"}))
     cases = {"unknown model": ["benchmark", "--models", "pop,bert4rec"],
              "unknown data set": ["benchmark", "--data", "movielens"],
              "missing file": ["benchmark", "--data", tmp_path / "nope.parquet"],
@@ -100,13 +108,28 @@ def test_bad_arguments_give_one_line_and_a_nonzero_exit(tmp_path, log_file):
              "no saved model": ["recommend", "--model", tmp_path, "--history", "3"],
              "only unknown items": ["recommend", "--model", saved / "models" / "pop", "--history", "nope", "never"],
              "k too large": ["benchmark", *columns(log_file), "--models", "pop", "-k", "500"],
+             "out is a file": ["benchmark", *columns(log_file), "--models", "lstm", "--out", a_file],
+             "one column twice": ["benchmark", "--data", log_file, "--user-col", "customer", "--item-col", "customer",
+                                  "--time-col", "when", "--models", "pop"],
+             "no test targets": ["benchmark", *columns(short), "--models", "pop,lstm"],
+             "pickled model": ["recommend", "--model", pickled, "--history", "3"],
              "no command": []}
     procs = {what: start(tmp_path, *argv) for what, argv in cases.items()}
+    errs = {}
     for what, proc in procs.items():
         code, out, err = finish(proc)
+        errs[what] = err
         assert code != 0, what
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, (what, err)
         assert err.startswith("seqrec-nb"), (what, err)
+    for what, words in {"out is a file": "is not a folder", "no test targets": "needs two or more",
+                        "one column twice": "three different columns", "pickled model": "unsafe to load"}.items():
+        assert words in errs[what], (what, errs[what])
+    code, out, err = finish(start(tmp_path, "--version"))
+    assert code == 0 and out.startswith("seqrec-nb "), (out, err)
+    code, out, err = finish(start(tmp_path, "recommend", "--model", saved / "models" / "pop", "--history", "3", "nope"))
+    assert code == 0 and len(out.strip().splitlines()) == 10, (out, err)
+    assert "ignored 1 item id(s) the model does not know: nope" in err, err
 
 
 def test_report(tmp_path):

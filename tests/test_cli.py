@@ -43,3 +43,22 @@ def test_prints_the_table_from_a_local_copy(tmp_path):
 def test_help():
     res = subprocess.run([CLI, "--help"], capture_output=True, text=True)
     assert res.returncode == 0 and "--data" in res.stdout
+
+
+def test_bad_cutoffs_and_the_spelling_of_seqrec_nb(tmp_path):
+    "`-k` is checked as `seqrec-nb` checks it, and `--data online-retail` is spelled as `seqrec-nb` spells it."
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = pd.Series(range(60))
+    raw = pd.DataFrame({"InvoiceNo": (5000 + rng // 3).astype(str), "StockCode": (rng * 7 % 11).astype(str),
+                        "Description": "THING", "Quantity": 1.0,
+                        "InvoiceDate": (pd.Timestamp("2011-01-01") + pd.to_timedelta(rng, unit="h")).astype(str),
+                        "UnitPrice": 1.5, "CustomerID": (12000 + rng % 6).astype(float), "Country": "France"})
+    with gzip.open(data / "online_retail.csv.gz", "wt") as f: raw.to_csv(f, index=False)
+    for args, words in ((["-k", "0"], "argument -k"), (["--data", "online-retail", "-k", "100000"], "k=100000"),
+                        (["--data", "movielens"], "argument --data")):
+        res = run(tmp_path, data, *args)
+        lines = res.stderr.strip().splitlines()
+        assert res.returncode == 2 and len(lines) == 1 and words in lines[0] and "Traceback" not in res.stderr, (args, res.stderr)
+    res = run(tmp_path, data, "--version")
+    assert res.returncode == 0 and res.stdout.startswith("seqrec-baselines "), res

@@ -305,5 +305,5 @@ class SASRec(NetRecommender):
 # %% ../nbs/30_attention.ipynb #96feaf4a
 SASREC_RECIPE = register(Recipe(
     "sasrec", "SASRec", SASRec,
-    settings={"validation_protocol": "full", "learning_rate": 5e-3, "patience": 3},
+    settings={"validation_protocol": "full", "learning_rate": 5e-3, "patience": 3, "lr_decay": 0.5},
     quick={"epochs": 3}, full={"epochs": 200}, derive=for_full_ranking(1.1e11), order=50))

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 CLI = shutil.which("seqrec-baselines", path=str(Path(sys.executable).parent)) or "seqrec-baselines"
 
@@ -25,7 +26,9 @@ def test_no_data_one_line_naming_seqrec_data(tmp_path):
     assert len(lines) == 1 and "SEQREC_DATA" in lines[0] and "Online Retail" in lines[0], res.stderr
 
 
-def test_prints_the_table_from_a_local_copy(tmp_path):
+@pytest.fixture
+def data(tmp_path):
+    "A local copy of a tiny Online Retail file, where SEQREC_DATA can point."
     data = tmp_path / "data"
     data.mkdir()
     rng = pd.Series(range(60))
@@ -34,6 +37,10 @@ def test_prints_the_table_from_a_local_copy(tmp_path):
                         "InvoiceDate": (pd.Timestamp("2011-01-01") + pd.to_timedelta(rng, unit="h")).astype(str),
                         "UnitPrice": 1.5, "CustomerID": (12000 + rng % 6).astype(float), "Country": "France"})
     with gzip.open(data / "online_retail.csv.gz", "wt") as f: raw.to_csv(f, index=False)
+    return data
+
+
+def test_prints_the_table_from_a_local_copy(tmp_path, data):
     res = run(tmp_path, data, "-k", "5")
     assert res.returncode == 0, res.stderr
     out = res.stdout
@@ -45,16 +52,8 @@ def test_help():
     assert res.returncode == 0 and "--data" in res.stdout
 
 
-def test_bad_cutoffs_and_the_spelling_of_seqrec_nb(tmp_path):
+def test_bad_cutoffs_and_the_spelling_of_seqrec_nb(tmp_path, data):
     "`-k` is checked as `seqrec-nb` checks it, and `--data online-retail` is spelled as `seqrec-nb` spells it."
-    data = tmp_path / "data"
-    data.mkdir()
-    rng = pd.Series(range(60))
-    raw = pd.DataFrame({"InvoiceNo": (5000 + rng // 3).astype(str), "StockCode": (rng * 7 % 11).astype(str),
-                        "Description": "THING", "Quantity": 1.0,
-                        "InvoiceDate": (pd.Timestamp("2011-01-01") + pd.to_timedelta(rng, unit="h")).astype(str),
-                        "UnitPrice": 1.5, "CustomerID": (12000 + rng % 6).astype(float), "Country": "France"})
-    with gzip.open(data / "online_retail.csv.gz", "wt") as f: raw.to_csv(f, index=False)
     for args, words in ((["-k", "0"], "argument -k"), (["--data", "online-retail", "-k", "100000"], "k=100000"),
                         (["--data", "movielens"], "argument --data")):
         res = run(tmp_path, data, *args)

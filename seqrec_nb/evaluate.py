@@ -255,6 +255,7 @@ def save_state(model: Recommender, path) -> Path:
 def read_items(path) -> ItemIndex:
     "The item index saved in `path/items.parquet` (a ValueError naming the file if it cannot be read)."
     file = Path(path) / "items.parquet"
+    if not file.is_file(): raise FileNotFoundError(f"{file}: missing; a saved model needs its item index")
     try: return ItemIndex(pd.read_parquet(file).item_id.to_numpy())
     except (OSError, ValueError, AttributeError) as e: raise ValueError(f"{file}: cannot read the item index ({e})") from None
 

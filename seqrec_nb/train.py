@@ -507,36 +507,53 @@ class _PyDatasetHooks(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None): self.batches.on_epoch_begin()
     def on_epoch_end(self, epoch, logs=None): self.batches.on_epoch_end()
 
-class _BestSoFar(keras.callbacks.Callback):
-    """Keep early stopping's and the best-checkpoint's memory of the best epoch on disk, and the per-epoch logs of
-    `history` (a `keras.callbacks.History` placed before this callback), so that a run resumed after a crash keeps
-    comparing against the best epoch (and restores *its* weights) and returns the whole run's history."""
-    def __init__(self, path: Path, early, checkpoint, history):
+class _Checkpoints(keras.callbacks.Callback):
+    """The run's state in `folder` after every epoch, kept whole whenever the process dies: the weights with the
+    optimizer's state go to a new file (`epoch-N.weights.h5`), then `state.json`, which names it, the best epoch's
+    file, early stopping's memory and the history so far, is replaced in one rename, and only then are files it no
+    longer names removed. `fit` called again continues from there. When training ends, the best weights are left
+    in `best.weights.h5` and the state is removed. Placed after `EarlyStopping` (`early`, None without validation)
+    and the `History` it records into."""
+    def __init__(self, folder: Path, early, history):
         super().__init__()
-        self.path, self.early, self.checkpoint, self.history = Path(path), early, checkpoint, history
+        self.folder, self.early, self.history = Path(folder), early, history
 
-    def on_train_begin(self, logs=None):         # runs after EarlyStopping has reset itself
-        if not self.path.is_file(): return
-        st = json.loads(self.path.read_text())
-        self.early.best = self.checkpoint.best = st["best"]
-        self.early.wait, self.early.best_epoch = st["wait"], st["best_epoch"]
-        self.history.history = {k: list(v) for k, v in st.get("history", {}).items()}
-        now = [np.array(v) for v in self.model.get_weights()]
-        opt = [np.array(v) for v in self.model.optimizer.variables]
-        self.model.load_weights(self.checkpoint.filepath)
-        self.early.best_weights = self.model.get_weights()
-        self.model.set_weights(now)
-        for v, val in zip(self.model.optimizer.variables, opt): v.assign(val)
+    def on_train_begin(self, logs=None):          # runs after EarlyStopping has reset itself
+        state = self.folder / "state.json"
+        if not state.is_file(): return
+        st = json.loads(state.read_text())
+        if self.early is not None and st.get("best_weights"):
+            self.model.load_weights(self.folder / st["best_weights"])
+            self.early.best_weights = self.model.get_weights()
+            self.early.best, self.early.wait, self.early.best_epoch = st["best"], st["wait"], st["best_epoch"]
+        self.model.load_weights(self.folder / st["weights"])                # the model's and the optimizer's variables
+        self.model._initial_epoch = st["epoch"]                              # as BackupAndRestore does
+        self.history.history = {k: list(v) for k, v in st["history"].items()}
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.early.best is None: return
-        tmp = self.path.with_suffix(".part")
-        logs = {k: [float(x) for x in v] for k, v in self.history.history.items()}
-        tmp.write_text(json.dumps({"best": float(self.early.best), "wait": self.early.wait, "best_epoch": self.early.best_epoch,
-                                   "history": logs}))
-        os.replace(tmp, self.path)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        state = self.folder / "state.json"
+        before = json.loads(state.read_text()) if state.is_file() else {}
+        weights = f"epoch-{epoch + 1}.weights.h5"
+        self.model.save_weights(self.folder / weights)
+        st = {"epoch": epoch + 1, "weights": weights,
+              "history": {k: [float(x) for x in v] for k, v in self.history.history.items()}}
+        if self.early is not None and self.early.best is not None:
+            improved = self.early.wait == 0 and self.early.best_epoch == epoch
+            st |= {"best": float(self.early.best), "wait": self.early.wait, "best_epoch": self.early.best_epoch,
+                   "best_weights": weights if improved else before.get("best_weights")}
+        tmp = state.with_suffix(".part")
+        tmp.write_text(json.dumps(st))
+        os.replace(tmp, state)
+        for f in self.folder.glob("epoch-*.weights.h5"):
+            if f.name not in (st["weights"], st.get("best_weights")): f.unlink()
 
-    def on_train_end(self, logs=None): self.path.unlink(missing_ok=True)     # finished, like the backup
+    def on_train_end(self, logs=None):            # after EarlyStopping put the best weights back
+        if self.early is not None and self.early.best_weights is not None:
+            tmp = self.folder / "best.part.weights.h5"
+            self.model.save_weights(tmp)
+            os.replace(tmp, self.folder / "best.weights.h5")
+        for f in [*self.folder.glob("epoch-*.weights.h5"), self.folder / "state.json"]: f.unlink(missing_ok=True)
 
 class _DecayOnPlateau(keras.callbacks.Callback):
     """After an epoch that did not improve the validation metric (and did not end training), go back to the best
@@ -560,10 +577,10 @@ def fit(net: keras.Model, batches, epochs: int = 20, validation: ValidationMetri
     `validation` (a `ValidationMetric`) is evaluated after every epoch; with it, training stops after
     `patience` epochs without improvement and the best weights are restored. With `lr_decay` (a factor in
     (0, 1)), each epoch without improvement also sends training back to the best weights with the learning
-    rate multiplied by `lr_decay`, so `patience` counts such decays in a row. With `checkpoint_dir`,
-    the best weights go to `checkpoint_dir/best.weights.h5` and a backup of the last completed epoch to
-    `checkpoint_dir/backup`: calling `fit` again after the process died continues from there, early
-    stopping included. A run that finished removes its backup, so calling `fit` again trains anew.
+    rate multiplied by `lr_decay`, so `patience` counts such decays in a row. With `checkpoint_dir`, the state
+    after every epoch (weights, optimizer, early stopping, history) is kept there, whole whenever the process
+    dies (`_Checkpoints`): calling `fit` again continues from the last finished epoch. A run that finished
+    leaves only the best weights, `checkpoint_dir/best.weights.h5`, so calling `fit` again trains anew.
     """
     if epochs < 1: raise ValueError(f"epochs={epochs}: must be at least 1")
     if lr_decay is not None and not 0 < lr_decay < 1: raise ValueError(f"lr_decay={lr_decay}: must be between 0 and 1")
@@ -586,14 +603,9 @@ def fit(net: keras.Model, batches, epochs: int = 20, validation: ValidationMetri
         early = keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=patience,
                                               restore_best_weights=True, verbose=0)
         cbs += [validation, early] + ([_DecayOnPlateau(early, lr_decay)] if lr_decay is not None else [])
-    if checkpoint_dir is not None:
-        ck = Path(checkpoint_dir); ck.mkdir(parents=True, exist_ok=True)
-        cbs.append(keras.callbacks.BackupAndRestore(str(ck / "backup")))
-        if validation is not None:
-            best = keras.callbacks.ModelCheckpoint(str(ck / "best.weights.h5"), monitor=monitor, mode="max",
-                                                   save_best_only=True, save_weights_only=True)
-            history = keras.callbacks.History()                 # Keras records into it (it is the one `fit` returns)
-            cbs += [history, best, _BestSoFar(ck / "best_so_far.json", early, best, history)]
+    history = keras.callbacks.History()                      # Keras records into it (it is the one `fit` returns)
+    cbs.append(history)
+    if checkpoint_dir is not None: cbs.append(_Checkpoints(Path(checkpoint_dir), early if validation is not None else None, history))
     # shuffle=False: Keras would otherwise reorder the batches with Python's global `random`, which no
     # backup restores; the batch source shuffles itself, reproducibly, from (seed, epoch).
     return net.fit(data, epochs=epochs, callbacks=cbs + list(callbacks), verbose=verbose, shuffle=False)

@@ -138,7 +138,7 @@ CASES = {
     "truncated network": (lambda f: ["recommend", "--model", f["cut_keras"], "--history", "3"], 2, "net.keras: not a .keras archive"),
     "settings of another version": (lambda f: ["recommend", "--model", f["other_version"], "--history", "3"], 2,
                                     "settings this version of LSTMRec does not take"),
-    "item index missing": (lambda f: ["recommend", "--model", f["no_items"], "--history", "3"], 2, "items.parquet"),
+    "item index missing": (lambda f: ["recommend", "--model", f["no_items"], "--history", "3"], 2, "items.parquet: missing"),
 }
 
 
@@ -210,7 +210,7 @@ def test_sigkill_mid_training_then_resume_gives_the_uninterrupted_table(files, t
     args = [*cols(files["log"]), "--models", "pop,lstm,markov", "--size", "quick", "--max-epochs", "3", "--no-save-models"]
     whole = start(tmp_path, "benchmark", *args, "--out", tmp_path / "whole")
     killed = start(tmp_path, "benchmark", *args, "--out", tmp_path / "killed")
-    state = tmp_path / "killed" / "checkpoints" / "lstm" / "best_so_far.json"
+    state = tmp_path / "killed" / "checkpoints" / "lstm" / "state.json"
     wait_for(state.is_file, killed)                      # the LSTM has finished an epoch: kill it mid-training
     killed.send_signal(signal.SIGKILL)
     killed.wait()

@@ -242,7 +242,7 @@ def test_best_checkpoint_holds_the_best_validation_epoch(tmp_path):
                validation=val, patience=2, checkpoint_dir=tmp_path, verbose=0)
     best = max(hist.history["val_HR@5"])
     assert hist.history["val_HR@5"] == val.history
-    assert not (tmp_path / "backup").exists()                   # a finished run leaves no backup behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.weights.h5"]    # a finished run leaves only the best
     fresh = M()
     fresh.net.load_weights(tmp_path / "best.weights.h5")
     assert evaluate(fresh, split, on="valid", k=5)["HR@5"] == pytest.approx(best)

@@ -39,11 +39,12 @@ from .evaluate import RECIPES, SIZES, OneLineParser, Popularity, Recipe, Recomme
 from .train import device_report, format_report, seed_everything
 
 # %% auto #0
-__all__ = ['DATA_SETS', 'BUCKETS', 'PROTOCOLS', 'PRINTED', 'read_table', 'load_log', 'slice_users', 'model_recipes', 'left_out',
-           'bucket_labels', 'ndcg_by_length', 'top_k', 'repeat_share', 'popularity_overlap', 'serving_figures',
-           'EpochBar', 'save_recommender', 'load_recommender', 'item_descriptions', 'package_versions', 'code_commit',
-           'Leaderboard', 'measure', 'earlier_run', 'run_benchmark', 'plot_quality_vs_time', 'plot_by_length', 'parser',
-           'format_table', 'main', 'side_by_side', 'provenance', 'loss_comparison', 'plot_loss_comparison']
+__all__ = ['DATA_SETS', 'BUCKETS', 'PROTOCOLS', 'EARLIER_FILES', 'PRINTED', 'read_table', 'load_log', 'slice_users',
+           'model_recipes', 'left_out', 'bucket_labels', 'ndcg_by_length', 'top_k', 'repeat_share',
+           'popularity_overlap', 'serving_figures', 'EpochBar', 'save_recommender', 'load_recommender',
+           'item_descriptions', 'package_versions', 'code_commit', 'Leaderboard', 'measure', 'earlier_run',
+           'run_benchmark', 'plot_quality_vs_time', 'plot_by_length', 'parser', 'format_table', 'main', 'side_by_side',
+           'provenance', 'loss_comparison', 'plot_loss_comparison']
 
 # %% ../nbs/90_benchmark.ipynb #882dbef3
 DATA_SETS = {"online-retail": ("Online Retail", load_online_retail), "games": ("Games", load_sasrec_txt)}
@@ -201,7 +202,9 @@ def save_recommender(model: Recommender, path, descriptions: pd.Series | None = 
     id -> text) if given; returns `path`."""
     path = model.save(path)
     if descriptions is not None:
-        descriptions.rename("description").rename_axis("item_id").reset_index().astype(str).to_parquet(path / "descriptions.parquet")
+        table = descriptions.rename("description").rename_axis("item_id").reset_index().astype(str)
+        table.to_parquet(path / "descriptions.part.parquet")
+        os.replace(path / "descriptions.part.parquet", path / "descriptions.parquet")    # whole or absent, never half
     return path
 
 def load_recommender(path) -> tuple[Recommender, pd.Series | None]:
@@ -259,7 +262,9 @@ class Leaderboard:
     @classmethod
     def read(cls, folder) -> "Leaderboard":
         "The leaderboard `write` put into `folder` (the fitted models stay on disk: `load_recommender` reads them)."
-        doc = json.loads((Path(folder) / "leaderboard.json").read_text())
+        file = Path(folder) / "leaderboard.json"
+        try: doc = json.loads(file.read_text())
+        except ValueError as e: raise ValueError(f"{file}: not a leaderboard ({e})") from None
         return cls(pd.DataFrame(doc["leaderboard"]).set_index("model"), pd.DataFrame(doc["ndcg_by_history_length"]), doc["meta"])
 
     def write(self, out) -> Path:
@@ -269,7 +274,8 @@ class Leaderboard:
         self.buckets.to_csv(out / "ndcg_by_history_length.csv", index=False)
         doc = {"meta": self.meta, "leaderboard": json.loads(self.table.reset_index().to_json(orient="records", double_precision=15)),
                "ndcg_by_history_length": json.loads(self.buckets.to_json(orient="records", double_precision=15))}
-        (out / "leaderboard.json").write_text(json.dumps(doc, indent=1))
+        (out / "leaderboard.json.part").write_text(json.dumps(doc, indent=1))
+        os.replace(out / "leaderboard.json.part", out / "leaderboard.json")      # a kill never leaves half a file
         k = self.meta.get("k", 10)
         ndcg = [c for c in self.table.columns if c.endswith(f"NDCG@{k}")]
         if ndcg and self.table[ndcg].notna().any().any():                 # plots once a model has numbers
@@ -313,15 +319,34 @@ def earlier_run(out, meta: dict) -> "Leaderboard | None":
                              "use another output folder or do not resume")
     return board
 
+EARLIER_FILES = ("leaderboard.json", "leaderboard.csv", "ndcg_by_history_length.csv", "quality_vs_time.png",
+                 "ndcg_by_history_length.png", "models", "checkpoints")
+
 def _set_aside_earlier(out: Path):
-    """Before a fresh run into `out`: move the saved models of an earlier run to `out/models.earlier` (so none is
-    left beside a leaderboard that does not list it) and drop its unfinished training checkpoints."""
-    shutil.rmtree(out / "checkpoints", ignore_errors=True)
-    models = out / "models"
-    if models.is_dir() and any(models.iterdir()):
-        shutil.rmtree(out / "models.earlier", ignore_errors=True)
-        os.replace(models, out / "models.earlier")
-        tqdm.write(f"an earlier run's saved models moved to {out / 'models.earlier'}", file=sys.stderr)
+    """Before a fresh run into `out` that holds an earlier benchmark (its `leaderboard.json`): move that run's files
+    (`EARLIER_FILES`: the tables, plots, saved models and unfinished checkpoints) into a new folder `out/earlier`
+    (`earlier-2`, ... if taken), so that nothing is deleted and no model sits beside a leaderboard that does not list
+    it. A folder without a leaderboard is left alone."""
+    if not (out / "leaderboard.json").is_file(): return
+    aside = next(out / name for i in range(1, 10_000) if not (out / (name := "earlier" if i == 1 else f"earlier-{i}")).exists())
+    aside.mkdir()
+    for name in EARLIER_FILES:
+        if (out / name).exists(): os.replace(out / name, aside / name)
+    tqdm.write(f"the earlier run in {out} moved to {aside}", file=sys.stderr)
+
+def _model_checkpoints(out: Path, key: str, meta: dict, resume: bool) -> Path:
+    """`out/checkpoints/<key>`, where the model `key` keeps `fit`'s checkpoints, marked with the run's settings
+    (`run.json`). Checkpoints of this run are resumed only with `resume`, and never those of another run."""
+    folder, run = out / "checkpoints" / key, {k: meta[k] for k in _SAME_RUN}
+    mark = folder / "run.json"
+    if mark.is_file() and (not resume or json.loads(mark.read_text()) != run):
+        if resume: tqdm.write(f"{key}: the checkpoint in {folder} is of another run; training anew", file=sys.stderr)
+        shutil.rmtree(folder)
+    if (folder / "state.json").is_file():
+        tqdm.write(f"{key}: resuming after epoch {json.loads((folder / 'state.json').read_text())['epoch']}", file=sys.stderr)
+    folder.mkdir(parents=True, exist_ok=True)
+    mark.write_text(json.dumps(run))
+    return folder
 
 def _check_writable(folder: Path):
     "Make `folder` (the benchmark's `out`) if needed and check that files can be written in it: before any training."
@@ -387,6 +412,11 @@ def run_benchmark(data: str = "online-retail", models=None, protocol: str = "all
     if out is not None and not resume: _set_aside_earlier(Path(out))
     order = {r.name: r.order for r in RECIPES.values()}
     board = Leaderboard(pd.DataFrame(), pd.DataFrame(), meta, fitted)
+    def refresh():                           # the table and the by-length rows from what is finished so far
+        ordered = dict(sorted(rows.items(), key=lambda kv: order.get(kv[0], len(order))))
+        board.table = pd.DataFrame.from_dict(ordered, orient="index").rename_axis("model")
+        board.buckets = pd.concat(buckets, ignore_index=True) if buckets else pd.DataFrame()
+    refresh()
     for recipe in tqdm(chosen, desc=f"benchmark on {name}", unit="model", disable=not progress):
         key = recipe.key
         seed_everything(seed)
@@ -394,7 +424,7 @@ def run_benchmark(data: str = "online-retail", models=None, protocol: str = "all
         try:
             shows_bar = "progress" in inspect.signature(recipe.model).parameters       # ARIMA's bar over its fits
             model = recipe.build(split, size, seed, max_epochs, **({"progress": progress} if shows_bar else {}))
-            checkpoints = Path(out) / "checkpoints" / key if out is not None else None
+            checkpoints = _model_checkpoints(Path(out), key, meta, resume) if out is not None and recipe.trains_in_epochs else None
             if recipe.trains_in_epochs:          # with `out`, a model killed mid-training resumes from its last epoch
                 model.fit(split, verbose=0, callbacks=[EpochBar(recipe.name, disable=not progress)], checkpoint_dir=checkpoints)
                 if checkpoints is not None: shutil.rmtree(checkpoints, ignore_errors=True)
@@ -418,9 +448,7 @@ def run_benchmark(data: str = "online-retail", models=None, protocol: str = "all
                 tqdm.write(f"{recipe.name}: trained in {seconds:.0f} s" + (f", {len(val)} epochs" if val else ""), file=sys.stderr)
             buckets.append(by_len)
             fitted[key] = model
-        ordered = dict(sorted(rows.items(), key=lambda kv: order.get(kv[0], len(order))))
-        board.table = pd.DataFrame.from_dict(ordered, orient="index").rename_axis("model")
-        board.buckets = pd.concat(buckets, ignore_index=True) if buckets else pd.DataFrame()
+        refresh()
         if out is not None: board.write(out)
     if out is not None:
         with contextlib.suppress(OSError): (Path(out) / "checkpoints").rmdir()     # empty once every model finished

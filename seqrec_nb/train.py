@@ -522,12 +522,16 @@ class _Checkpoints(keras.callbacks.Callback):
         state = self.folder / "state.json"
         if not state.is_file(): return
         st = json.loads(state.read_text())
+        if st.get("model") != self._fingerprint():
+            raise ValueError(f"{state}: the checkpoint of another model or run ({st.get('model')}); "
+                             "remove the folder or give another checkpoint_dir")
         if self.early is not None and st.get("best_weights"):
             self.model.load_weights(self.folder / st["best_weights"])
             self.early.best_weights = self.model.get_weights()
             self.early.best, self.early.wait, self.early.best_epoch = st["best"], st["wait"], st["best_epoch"]
         self.model.load_weights(self.folder / st["weights"])                # the model's and the optimizer's variables
-        self.model._initial_epoch = st["epoch"]                              # as BackupAndRestore does
+        # as BackupAndRestore does; a run that had already stopped early runs no further epoch
+        self.model._initial_epoch = self.params["epochs"] if st.get("stopped") else st["epoch"]
         self.history.history = {k: list(v) for k, v in st["history"].items()}
 
     def on_epoch_end(self, epoch, logs=None):
@@ -536,7 +540,7 @@ class _Checkpoints(keras.callbacks.Callback):
         before = json.loads(state.read_text()) if state.is_file() else {}
         weights = f"epoch-{epoch + 1}.weights.h5"
         self.model.save_weights(self.folder / weights)
-        st = {"epoch": epoch + 1, "weights": weights,
+        st = {"epoch": epoch + 1, "weights": weights, "model": self._fingerprint(), "stopped": bool(self.model.stop_training),
               "history": {k: [float(x) for x in v] for k, v in self.history.history.items()}}
         if self.early is not None and self.early.best is not None:
             improved = self.early.wait == 0 and self.early.best_epoch == epoch
@@ -548,12 +552,17 @@ class _Checkpoints(keras.callbacks.Callback):
         for f in self.folder.glob("epoch-*.weights.h5"):
             if f.name not in (st["weights"], st.get("best_weights")): f.unlink()
 
+    def _fingerprint(self) -> dict:
+        "What a checkpoint must match to be resumed: the model's class, its weights' shapes and the epoch limit."
+        return {"class": type(self.model).__name__, "shapes": [list(w.shape) for w in self.model.weights],
+                "epochs": self.params.get("epochs")}
+
     def on_train_end(self, logs=None):            # after EarlyStopping put the best weights back
         if self.early is not None and self.early.best_weights is not None:
             tmp = self.folder / "best.part.weights.h5"
             self.model.save_weights(tmp)
             os.replace(tmp, self.folder / "best.weights.h5")
-        for f in [*self.folder.glob("epoch-*.weights.h5"), self.folder / "state.json"]: f.unlink(missing_ok=True)
+        for f in [self.folder / "state.json", *self.folder.glob("epoch-*.weights.h5")]: f.unlink(missing_ok=True)   # state first
 
 class _DecayOnPlateau(keras.callbacks.Callback):
     """After an epoch that did not improve the validation metric (and did not end training), go back to the best
@@ -603,6 +612,7 @@ def fit(net: keras.Model, batches, epochs: int = 20, validation: ValidationMetri
         early = keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=patience,
                                               restore_best_weights=True, verbose=0)
         cbs += [validation, early] + ([_DecayOnPlateau(early, lr_decay)] if lr_decay is not None else [])
+    net._initial_epoch = None                                  # a run that died may have left it set
     history = keras.callbacks.History()                      # Keras records into it (it is the one `fit` returns)
     cbs.append(history)
     if checkpoint_dir is not None: cbs.append(_Checkpoints(Path(checkpoint_dir), early if validation is not None else None, history))

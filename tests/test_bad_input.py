@@ -200,7 +200,7 @@ def wait_for(check, proc, timeout=300):
     while not check():
         assert proc.poll() is None, proc.communicate()[1][-3000:]
         assert time.monotonic() - t0 < timeout, "timed out"
-        time.sleep(0.1)
+        time.sleep(0.02)
 
 
 QUALITY = ["epochs", "best epoch", "full HR@10", "full NDCG@10", "unseen NDCG@10", "sampled NDCG@10"]
@@ -216,10 +216,14 @@ def test_sigkill_mid_training_then_resume_gives_the_uninterrupted_table(files, t
     killed.wait()
     kept = pd.read_csv(tmp_path / "killed" / "leaderboard.csv", index_col="model")
     assert list(kept.index) == ["Popularity"]           # what finished before the kill is on disk
+    done = json.loads(state.read_text())["epoch"]
     resumed = start(tmp_path, "benchmark", *args, "--out", tmp_path / "killed", "--resume")
+    errs = []
     for proc in (whole, resumed):
         out, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err[-3000:]
+        errs.append(err)
+    assert f"lstm: resuming after epoch {done}" in errs[1], errs[1][-2000:]        # it did not train from scratch
     a, b = (pd.read_csv(tmp_path / d / "leaderboard.csv", index_col="model") for d in ("whole", "killed"))
     pd.testing.assert_frame_equal(a[QUALITY], b[QUALITY], rtol=1e-4)
     assert not (tmp_path / "killed" / "checkpoints" / "lstm").exists()      # removed once the model finished

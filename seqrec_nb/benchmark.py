@@ -35,7 +35,7 @@ from . import __version__
 from . import arima, attention, gan, lstm, vae  # noqa: F401 (importing a model module registers its recipes)
 from .data import (DataUnavailable, ItemIndex, Split, leave_one_out, load_online_retail, load_sasrec_txt,
                             to_interactions)
-from .evaluate import RECIPES, SIZES, OneLineParser, Popularity, Recipe, Recommender, evaluate, positive_int, recipes, saved_folder
+from .evaluate import RECIPES, SIZES, OneLineParser, Popularity, Recipe, Recommender, evaluate, positive_int, read_saved_meta, recipes, saved_folder
 from .train import device_report, format_report, seed_everything
 
 # %% auto #0
@@ -212,12 +212,9 @@ def load_recommender(path) -> tuple[Recommender, pd.Series | None]:
     Only data is read: no code from the folder runs, and a folder that is not a saved model gets one line saying why."""
     path = saved_folder(path)
     if not path.is_dir(): raise FileNotFoundError(f"{path}: no such folder")
-    meta_file = path / "recommender.json"
-    if not meta_file.is_file(): raise FileNotFoundError(f"{path}: no saved model here (no recommender.json)")
-    try: name = json.loads(meta_file.read_text()).get("class")
-    except (ValueError, UnicodeDecodeError, AttributeError): raise ValueError(f"{meta_file}: not a model description") from None
+    name = read_saved_meta(path).get("class")
     savable = _savable()
-    if name not in savable: raise ValueError(f"{path}: a saved {name!r}, which this version cannot load (it loads {', '.join(savable)})")
+    if not isinstance(name, str) or name not in savable: raise ValueError(f"{path}: a saved {name!r}, which this version cannot load (it loads {', '.join(savable)})")
     model = savable[name].load(path)
     desc = None
     if (path / "descriptions.parquet").is_file():
@@ -328,7 +325,8 @@ def _set_aside_earlier(out: Path):
     (`earlier-2`, ... if taken), so that nothing is deleted and no model sits beside a leaderboard that does not list
     it. A folder without a leaderboard is left alone."""
     if not (out / "leaderboard.json").is_file(): return
-    aside = next(out / name for i in range(1, 10_000) if not (out / (name := "earlier" if i == 1 else f"earlier-{i}")).exists())
+    aside, n = out / "earlier", 1
+    while aside.exists(): n += 1; aside = out / f"earlier-{n}"
     aside.mkdir()
     for name in EARLIER_FILES:
         if (out / name).exists(): os.replace(out / name, aside / name)
@@ -588,7 +586,8 @@ def _recommend(args) -> int:
     model, desc = load_recommender(args.model)
     history = _as_raw_ids(args.history, model.index)
     known = model.index.encode(history, unknown="drop")
-    unknown = [h for h in args.history if h not in set(map(str, model.index.decode(known)))]
+    kept = set(map(str, model.index.decode(known)))
+    unknown = [h for h in args.history if h not in kept]
     if unknown and args.strict:
         raise ValueError(f"{len(unknown)} item id(s) the model in {args.model} does not know: {' '.join(unknown[:5])}"
                          f"{' ...' if len(unknown) > 5 else ''} (ids are case-sensitive; without --strict they are ignored)")

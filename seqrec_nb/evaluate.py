@@ -199,20 +199,21 @@ def saved_folder(path) -> Path:
     aside = sorted(path.parent.glob(f".{path.name}.*.old"), key=lambda p: p.stat().st_mtime)
     return aside[-1] if aside else path
 
-def read_saved_meta(path, name: str) -> dict:
-    """`recommender.json` of the saved model in the folder `path`, checked: it exists, parses, names the class `name`
-    and has a format this version reads. Every failure is a ValueError or FileNotFoundError naming the file."""
-    file = saved_folder(path) / "recommender.json"
-    if not file.is_file(): raise FileNotFoundError(f"{path}: no saved {name} here (no recommender.json)")
+def read_saved_meta(path, name: str | None = None) -> dict:
+    """`recommender.json` of the saved model in the folder `path` (as `saved_folder` gives it), checked: it exists,
+    parses, is not a pickle of an earlier version, has a format this version reads and (given `name`) names that
+    class. Every failure is a ValueError or FileNotFoundError naming the file."""
+    file = Path(path) / "recommender.json"
+    if not file.is_file(): raise FileNotFoundError(f"{path}: no saved {name or 'model'} here (no recommender.json)")
     try: meta = json.loads(file.read_text())
     except (ValueError, UnicodeDecodeError) as e: raise ValueError(f"{file}: not a model description ({e})") from None
     if not isinstance(meta, dict): raise ValueError(f"{file}: not a model description")
     if meta.get("format") == "joblib":
         raise ValueError(f"{file}: saved with pickle (joblib) by an earlier version, which is unsafe to load; fit and save the model again")
-    if meta.get("class") != name: raise ValueError(f"{path}: holds a saved {meta.get('class')}, not a {name}")
     if meta.get("format") != SAVE_FORMAT:
         raise ValueError(f"{file}: saved format {meta.get('format')!r} (seqrec_nb {meta.get('seqrec_nb', '?')}); "
                          f"this version {__version__} reads format {SAVE_FORMAT}")
+    if name is not None and meta.get("class") != name: raise ValueError(f"{path}: holds a saved {meta.get('class')}, not a {name}")
     return meta
 
 def _to_json(v):
@@ -238,7 +239,8 @@ def save_state(model: Recommender, path) -> Path:
     for k, v in vars(model).items():
         if k == "index" or k in model._not_saved: continue
         if sp.issparse(v):
-            v, _ = sp.csr_matrix(v), sparse.append(k)
+            sparse.append(k)
+            v = sp.csr_matrix(v)
             arrays |= {f"{k}.data": v.data, f"{k}.indices": v.indices, f"{k}.indptr": v.indptr, f"{k}.shape": np.array(v.shape)}
         elif isinstance(v, np.ndarray) and v.dtype != object: arrays[k] = v
         else:

@@ -517,6 +517,7 @@ class _Checkpoints(keras.callbacks.Callback):
     def __init__(self, folder: Path, early, history):
         super().__init__()
         self.folder, self.early, self.history = Path(folder), early, history
+        self.best_file = None                    # the file of the best epoch's weights, as state.json names it
 
     def on_train_begin(self, logs=None):          # runs after EarlyStopping has reset itself
         state = self.folder / "state.json"
@@ -525,8 +526,9 @@ class _Checkpoints(keras.callbacks.Callback):
         if st.get("model") != self._fingerprint():
             raise ValueError(f"{state}: the checkpoint of another model or run ({st.get('model')}); "
                              "remove the folder or give another checkpoint_dir")
-        if self.early is not None and st.get("best_weights"):
-            self.model.load_weights(self.folder / st["best_weights"])
+        self.best_file = st.get("best_weights")
+        if self.early is not None and self.best_file:
+            self.model.load_weights(self.folder / self.best_file)
             self.early.best_weights = self.model.get_weights()
             self.early.best, self.early.wait, self.early.best_epoch = st["best"], st["wait"], st["best_epoch"]
         self.model.load_weights(self.folder / st["weights"])                # the model's and the optimizer's variables
@@ -537,15 +539,14 @@ class _Checkpoints(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.folder.mkdir(parents=True, exist_ok=True)
         state = self.folder / "state.json"
-        before = json.loads(state.read_text()) if state.is_file() else {}
         weights = f"epoch-{epoch + 1}.weights.h5"
         self.model.save_weights(self.folder / weights)
         st = {"epoch": epoch + 1, "weights": weights, "model": self._fingerprint(), "stopped": bool(self.model.stop_training),
               "history": {k: [float(x) for x in v] for k, v in self.history.history.items()}}
         if self.early is not None and self.early.best is not None:
-            improved = self.early.wait == 0 and self.early.best_epoch == epoch
+            if self.early.wait == 0 and self.early.best_epoch == epoch: self.best_file = weights      # improved
             st |= {"best": float(self.early.best), "wait": self.early.wait, "best_epoch": self.early.best_epoch,
-                   "best_weights": weights if improved else before.get("best_weights")}
+                   "best_weights": self.best_file}
         tmp = state.with_suffix(".part")
         tmp.write_text(json.dumps(st))
         os.replace(tmp, state)

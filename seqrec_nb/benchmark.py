@@ -35,8 +35,8 @@ from . import __version__
 from . import arima, attention, gan, lstm, vae  # noqa: F401 (importing a model module registers its recipes)
 from .data import (DataUnavailable, ItemIndex, Split, leave_one_out, load_online_retail, load_sasrec_txt,
                             to_interactions)
-from .evaluate import RECIPES, SIZES, OneLineParser, Popularity, Recipe, Recommender, evaluate, positive_int, read_saved_meta, recipes, saved_folder
-from .train import device_report, format_report, seed_everything
+from .evaluate import RECIPES, SIZES, OneLineParser, Popularity, Recipe, Recommender, evaluate, positive_int, read_saved_meta, recipes, saved_folder, too_few_negatives
+from .train import checkpoint_seconds, device_report, format_report, seed_everything
 
 # %% auto #0
 __all__ = ['DATA_SETS', 'BUCKETS', 'PROTOCOLS', 'EARLIER_FILES', 'PRINTED', 'read_table', 'load_log', 'slice_users',
@@ -386,6 +386,10 @@ def run_benchmark(data: str = "online-retail", models=None, protocol: str = "all
                          "(each such user's last event is a test target, the one before a validation target)")
     if not 1 <= k < split.n_items: raise ValueError(f"k={k}: must be at least 1 and below the number of items ({split.n_items})")
     if "sampled" in protocols and k > 100: raise ValueError(f"k={k}: the sampled protocol ranks among 101 items; use k <= 100")
+    if "sampled" in protocols and (no_sampled := too_few_negatives(split)):
+        if protocol == "sampled": raise ValueError(f"protocol='sampled': {no_sampled}; use the full or unseen protocol")
+        protocols = tuple(p for p in protocols if p != "sampled")      # left out, said once every check has passed
+    else: no_sampled = None
     if out is not None: _check_writable(Path(out))
     descriptions = item_descriptions(log)
     meta = {"data": name, "size": size, "seed": seed, "protocols": list(protocols), "k": k, "max_users": max_users,
@@ -408,6 +412,7 @@ def run_benchmark(data: str = "online-retail", models=None, protocol: str = "all
         if len(done): tqdm.write(f"kept from the earlier run in {out}: {', '.join(done)}", file=sys.stderr)
         chosen = [r for r in chosen if r.name not in rows]
     if out is not None and not resume: _set_aside_earlier(Path(out))
+    if no_sampled: tqdm.write(f"sampled protocol left out: {no_sampled}", file=sys.stderr)
     order = {r.name: r.order for r in RECIPES.values()}
     board = Leaderboard(pd.DataFrame(), pd.DataFrame(), meta, fitted)
     def refresh():                           # the table and the by-length rows from what is finished so far
@@ -424,6 +429,7 @@ def run_benchmark(data: str = "online-retail", models=None, protocol: str = "all
             model = recipe.build(split, size, seed, max_epochs, **({"progress": progress} if shows_bar else {}))
             checkpoints = _model_checkpoints(Path(out), key, meta, resume) if out is not None and recipe.trains_in_epochs else None
             if recipe.trains_in_epochs:          # with `out`, a model killed mid-training resumes from its last epoch
+                if checkpoints is not None: t0 -= checkpoint_seconds(checkpoints)       # the epochs kept count too
                 model.fit(split, verbose=0, callbacks=[EpochBar(recipe.name, disable=not progress)], checkpoint_dir=checkpoints)
                 if checkpoints is not None: shutil.rmtree(checkpoints, ignore_errors=True)
             else: model.fit(split)
@@ -578,16 +584,17 @@ def _benchmark(args, command: str) -> int:
     return 1 if failed else 0
 
 def _as_raw_ids(history: list[str], index: ItemIndex) -> list:
-    "Command-line item ids (text) as the index's raw ids: whole numbers when the index holds integers (other words dropped)."
+    """Command-line item ids (text) as the index's raw ids: whole numbers when the index holds integers (`"03"` is
+    3); a word that cannot be one of them becomes None."""
     if not pd.api.types.is_integer_dtype(index.raw): return list(history)
-    return [int(h) for h in history if h.lstrip("-").isdigit()]        # a word cannot be one of these ids
+    return [int(h) if h.strip().lstrip("+-").isdigit() else None for h in history]
 
 def _recommend(args) -> int:
     model, desc = load_recommender(args.model)
-    history = _as_raw_ids(args.history, model.index)
-    known = model.index.encode(history, unknown="drop")
-    kept = set(map(str, model.index.decode(known)))
-    unknown = [h for h in args.history if h not in kept]
+    raw = _as_raw_ids(args.history, model.index)
+    known = model.index.encode([r for r in raw if r is not None], unknown="drop")
+    kept = set(model.index.decode(known).tolist())
+    unknown = [h for h, r in zip(args.history, raw) if r is None or r not in kept]
     if unknown and args.strict:
         raise ValueError(f"{len(unknown)} item id(s) the model in {args.model} does not know: {' '.join(unknown[:5])}"
                          f"{' ...' if len(unknown) > 5 else ''} (ids are case-sensitive; without --strict they are ignored)")

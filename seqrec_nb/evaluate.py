@@ -34,8 +34,8 @@ from .data import DataUnavailable, ItemIndex, Split, leave_one_out, load_online_
 # %% auto #0
 __all__ = ['SAVE_FORMAT', 'SIZES', 'RECIPES', 'DATASETS', 'ranks_against', 'metrics_at_k', 'Recommender', 'Popularity',
            'MarkovChain', 'writing_folder', 'saved_folder', 'read_saved_meta', 'save_state', 'read_items', 'load_state',
-           'sample_negatives', 'evaluate', 'ease_weights', 'EASE', 'Recipe', 'register', 'recipes', 'TunedMarkovChain',
-           'baseline_models', 'baseline_table', 'positive_int', 'OneLineParser', 'baselines_cli']
+           'sample_negatives', 'too_few_negatives', 'evaluate', 'ease_weights', 'EASE', 'Recipe', 'register', 'recipes',
+           'TunedMarkovChain', 'baseline_models', 'baseline_table', 'positive_int', 'OneLineParser', 'baselines_cli']
 
 # %% ../nbs/01_evaluate.ipynb #bd7d016b
 def ranks_against(target_scores, other_scores) -> np.ndarray:
@@ -170,17 +170,32 @@ class MarkovChain(Recommender):
 # %% ../nbs/01_evaluate.ipynb #ac26440e
 SAVE_FORMAT = 1                  # the layout of a saved model's folder; a change that old readers cannot read bumps it
 
+def _leftovers(path: Path, kind: str) -> list[Path]:
+    """Folders `writing_folder` left beside `path` (`kind` 'part': a save in progress; 'old': the model it replaced)
+    whose process has ended: a save killed there left them. Named `.NAME.PID.*.KIND`; none on Windows, where no
+    process is probed."""
+    if os.name == "nt": return []
+    out = []
+    for p in path.parent.glob(f".{path.name}.*.{kind}"):
+        try: os.kill(int(p.name[len(path.name) + 2:].split(".")[0]), 0)
+        except ValueError: continue                   # not one of ours
+        except ProcessLookupError: out.append(p)      # its process is gone
+        except PermissionError: continue              # alive, another user's
+    return out
+
 @contextlib.contextmanager
 def writing_folder(path):
     """Yield an empty folder beside `path`; when the block ends without error it replaces `path` (an earlier save
     there is removed only after), and on error it is removed, leaving `path` as it was. A `path` holding anything
-    but a saved model is refused: replacing it would delete someone's files."""
+    but a saved model is refused: replacing it would delete someone's files. What a killed save left beside `path`
+    is removed first (while `path` exists: otherwise the model set aside is the only one left)."""
     path = Path(path)
     if path.exists() and not path.is_dir(): raise NotADirectoryError(f"{path}: exists and is not a folder")
     if path.is_dir() and any(path.iterdir()) and not (path / "recommender.json").is_file():
         raise FileExistsError(f"{path}: holds files that are not a saved model; save into a new or empty folder")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
+    for p in _leftovers(path, "part") + (_leftovers(path, "old") if path.exists() else []): shutil.rmtree(p, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".part", dir=path.parent))
     try:
         yield tmp
         old = path.with_name(f".{path.name}.{os.getpid()}.old")
@@ -193,10 +208,12 @@ def writing_folder(path):
 
 def saved_folder(path) -> Path:
     """The folder to read a saved model from: `path`, or, where a save was killed between its two renames (the only
-    moment `path` is missing), the earlier model `writing_folder` had set aside beside it."""
+    moment `path` is missing), the earlier model `writing_folder` had set aside beside it (the newest, if a killed
+    removal left an older one)."""
     path = Path(path)
     if path.exists(): return path
-    aside = sorted(path.parent.glob(f".{path.name}.*.old"), key=lambda p: p.stat().st_mtime)
+    aside = sorted(path.parent.glob(f".{path.name}.*.old"), key=lambda p: (p / "recommender.json").stat().st_mtime
+                   if (p / "recommender.json").is_file() else 0.0)
     return aside[-1] if aside else path
 
 def read_saved_meta(path, name: str | None = None) -> dict:
@@ -267,7 +284,7 @@ def load_state(cls: type, path) -> Recommender:
     meta = read_saved_meta(path, cls.__name__)
     model = cls.__new__(cls)
     try:
-        with np.load(path / "arrays.npz", allow_pickle=False) as z: arrays = {k: z[k] for k in z.files}
+        with open(path / "arrays.npz", "rb") as fh, np.load(fh, allow_pickle=False) as z: arrays = {k: z[k] for k in z.files}
         for k in meta["sparse"]:
             parts = [arrays.pop(f"{k}.{p}") for p in ("data", "indices", "indptr", "shape")]
             setattr(model, k, sp.csr_matrix(tuple(parts[:3]), shape=tuple(parts[3])))
@@ -280,8 +297,9 @@ def load_state(cls: type, path) -> Recommender:
 
 # %% ../nbs/01_evaluate.ipynb #c5c4e3ed
 def sample_negatives(split: Split, on: str = "test", n: int = 100, seed: int = 0) -> np.ndarray:
-    """`(n_targets, n)` negatives per target of `on`: drawn uniformly with replacement from the items
-    the user has not interacted with in training, never the target itself (the SASRec protocol)."""
+    """`(n_targets, n)` negatives per target of `on`: `n` distinct items drawn uniformly, without replacement, from
+    the items the user has not interacted with in training, never the target itself (the SASRec protocol). A user
+    with fewer than `n` such items left is refused (ValueError): repeated negatives would rank every model lower."""
     rng = np.random.default_rng(seed)
     t = split.targets(on)
     seen = {u: np.unique(g.to_numpy()) for u, g in split.train.groupby("user_id", sort=False).item}
@@ -289,11 +307,30 @@ def sample_negatives(split: Split, on: str = "test", n: int = 100, seed: int = 0
     empty = np.empty(0, "int64")
     for r, (u, target) in enumerate(zip(t.user_id.to_numpy(), t.item.to_numpy())):
         banned = np.union1d(seen.get(u, empty), [target])
-        if len(banned) >= split.n_items: raise ValueError(f"user {u!r} has interacted with every item: no negatives to sample")
+        left = split.n_items - len(banned)
+        if left < n: raise ValueError(f"n_negatives={n}: user {u} has only {left} items left to draw negatives from "
+                                      f"(the catalogue of {split.n_items} minus their training items and the target); "
+                                      "lower n_negatives or use the full protocol")
+        if left < 2 * n:                           # few items left: draw from them directly
+            out[r] = rng.choice(np.setdiff1d(np.arange(1, split.n_items + 1), banned), n, replace=False)
+            continue
         draw = rng.integers(1, split.n_items + 1, n)
-        while (bad := np.isin(draw, banned)).any(): draw[bad] = rng.integers(1, split.n_items + 1, bad.sum())
+        while True:                                # redraw banned items and repeats until n distinct negatives
+            repeat = np.ones(n, bool)
+            repeat[np.unique(draw, return_index=True)[1]] = False
+            if not (bad := np.isin(draw, banned) | repeat).any(): break
+            draw[bad] = rng.integers(1, split.n_items + 1, bad.sum())
         out[r] = draw
     return out
+
+def too_few_negatives(split: Split, n: int = 100, on: str = "test") -> str | None:
+    "Why `n` distinct sampled negatives cannot be drawn for every target of `on` (a user with fewer items left), or None."
+    t = split.targets(on)[["user_id", "item"]]
+    pairs = pd.concat([split.train[["user_id", "item"]], t]).drop_duplicates()
+    left = split.n_items - pairs[pairs.user_id.isin(t.user_id)].groupby("user_id").size()
+    if (short := left[left < n]).size == 0: return None
+    return (f"the sampled protocol ranks each target among {n} items the user has not had, and {short.size} user(s) "
+            f"have fewer left (user {short.index[0]}: {short.iloc[0]} of {split.n_items} items)")
 
 # %% ../nbs/01_evaluate.ipynb #af9d471f
 def evaluate(model: Recommender, split: Split, protocol: str = "full", k: int | Sequence[int] = 10,
@@ -518,11 +555,17 @@ def baseline_table(datasets: Sequence[str] = ("online_retail", "games"), protoco
         if splits and name in splits: split = splits[name]
         elif name in DATASETS: split = leave_one_out(DATASETS[name]())
         else: raise ValueError(f"unknown data set {name!r}; choose from {sorted(DATASETS)}")
+        if any(not 1 <= kk < split.n_items for kk in np.atleast_1d(k)):          # refused before anything is said
+            raise ValueError(f"k={k}: must be at least 1 and below the {split.n_items} candidates ranked, or every target is a hit")
+        usable = list(protocols)
+        if "sampled" in usable and (why := too_few_negatives(split)):      # too small a catalogue: said, not drawn twice
+            usable.remove("sampled")
+            print(f"{name}: sampled protocol left out: {why}", file=sys.stderr)
         for mname, model in (models or baseline_models()).items():
             t0 = time.perf_counter()
             model.fit(split)
             row = {("fit", "seconds"): time.perf_counter() - t0}
-            for protocol in protocols:
+            for protocol in usable:
                 res = evaluate(model, split, protocol, k=k)
                 row |= {(protocol, m): res[m] for m in (f"HR@{k}", f"NDCG@{k}", f"MRR@{k}")}
             rows[(name, mname)] = row

@@ -297,13 +297,13 @@ class FutureBagBatches(keras.utils.PyDataset):
 
 # %% ../nbs/50_gan.ipynb #b52007ff
 class _Diagnostics(keras.callbacks.Callback):
-    "After each epoch, `CFGANNet.diagnostics` on a fixed batch, appended to `history`."
+    "After each epoch, `CFGANNet.diagnostics` on a fixed batch, added to the epoch's logs (so `fit`'s history keeps them)."
     def __init__(self, batch):
         super().__init__()
-        self.batch, self.history = batch, {}
+        self.batch = batch
 
     def on_epoch_end(self, epoch, logs=None):
-        for k, v in self.model.diagnostics(self.batch).items(): self.history.setdefault(k, []).append(v)
+        if logs is not None: logs.update(self.model.diagnostics(self.batch))
 
 class CFGAN(NetRecommender):
     """CFGAN (Chae et al., CIKM 2018) in the model protocol: a user's history in, the generator's score for every item out.
@@ -374,7 +374,7 @@ class CFGAN(NetRecommender):
         val = ValidationMetric(self, split, "NDCG@10", self.validation_protocol)
         hist = fit(self.net, batches, epochs or self.epochs, validation=val, patience=self.patience,
                    checkpoint_dir=checkpoint_dir, callbacks=[diagnostics, *callbacks], verbose=verbose)
-        self.history = {k: [float(v) for v in vals] for k, vals in (hist.history | diagnostics.history).items()}
+        self.history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
         return self
 
     def _score(self, histories, chunk: int = 1024):

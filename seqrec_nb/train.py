@@ -13,6 +13,7 @@ import numbers
 import os
 import random
 import subprocess
+import time
 import warnings
 import zipfile
 from dataclasses import asdict, dataclass
@@ -28,7 +29,7 @@ __all__ = ['Accelerator', 'Devices', 'nvidia_smi_gpus', 'tf_config_workers', 'de
            'choose_strategy', 'replicas_per_worker', 'total_replicas', 'scale_batch_size', 'choose_jit_compile',
            'diagnose', 'device_report', 'format_report', 'enable_memory_growth', 'set_precision', 'Distribution',
            'auto_distribution', 'multi_worker_fit', 'seed_everything', 'FusedAdam', 'adam', 'ValidationMetric', 'fit',
-           'save_model', 'load_model']
+           'checkpoint_seconds', 'save_model', 'load_model']
 
 # %% ../nbs/02_train.ipynb #b7b8576d
 @dataclass(frozen=True)
@@ -510,16 +511,17 @@ class _PyDatasetHooks(keras.callbacks.Callback):
 class _Checkpoints(keras.callbacks.Callback):
     """The run's state in `folder` after every epoch, kept whole whenever the process dies: the weights with the
     optimizer's state go to a new file (`epoch-N.weights.h5`), then `state.json`, which names it, the best epoch's
-    file, early stopping's memory and the history so far, is replaced in one rename, and only then are files it no
-    longer names removed. `fit` called again continues from there. When training ends, the best weights are left
-    in `best.weights.h5` and the state is removed. Placed after `EarlyStopping` (`early`, None without validation)
-    and the `History` it records into."""
+    file, early stopping's memory, the history and the training seconds so far, is replaced in one rename, and only
+    then are files it no longer names removed. `fit` called again continues from there. When training ends, the best
+    weights are left in `best.weights.h5` and the state is removed. Placed after `EarlyStopping` (`early`, None
+    without validation) and the `History` it records into."""
     def __init__(self, folder: Path, early, history):
         super().__init__()
         self.folder, self.early, self.history = Path(folder), early, history
         self.best_file = None                    # the file of the best epoch's weights, as state.json names it
 
     def on_train_begin(self, logs=None):          # runs after EarlyStopping has reset itself
+        self.started, self.seconds_before = time.perf_counter(), 0.0
         state = self.folder / "state.json"
         if not state.is_file(): return
         st = json.loads(state.read_text())
@@ -535,6 +537,7 @@ class _Checkpoints(keras.callbacks.Callback):
         # as BackupAndRestore does; a run that had already stopped early runs no further epoch
         self.model._initial_epoch = self.params["epochs"] if st.get("stopped") else st["epoch"]
         self.history.history = {k: list(v) for k, v in st["history"].items()}
+        self.seconds_before = st.get("seconds", 0.0)           # the training time of the epochs kept
 
     def on_epoch_end(self, epoch, logs=None):
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -542,6 +545,7 @@ class _Checkpoints(keras.callbacks.Callback):
         weights = f"epoch-{epoch + 1}.weights.h5"
         self.model.save_weights(self.folder / weights)
         st = {"epoch": epoch + 1, "weights": weights, "model": self._fingerprint(), "stopped": bool(self.model.stop_training),
+              "seconds": self.seconds_before + time.perf_counter() - self.started,
               "history": {k: [float(x) for x in v] for k, v in self.history.history.items()}}
         if self.early is not None and self.early.best is not None:
             if self.early.wait == 0 and self.early.best_epoch == epoch: self.best_file = weights      # improved
@@ -590,7 +594,8 @@ def fit(net: keras.Model, batches, epochs: int = 20, validation: ValidationMetri
     rate multiplied by `lr_decay`, so `patience` counts such decays in a row. With `checkpoint_dir`, the state
     after every epoch (weights, optimizer, early stopping, history) is kept there, whole whenever the process
     dies (`_Checkpoints`): calling `fit` again continues from the last finished epoch. A run that finished
-    leaves only the best weights, `checkpoint_dir/best.weights.h5`, so calling `fit` again trains anew.
+    leaves only the best weights, `checkpoint_dir/best.weights.h5`, so calling `fit` again trains anew. `callbacks` run
+    before the epoch is recorded: a value one of them writes into `logs` is part of the history, a resumed run's too.
     """
     if epochs < 1: raise ValueError(f"epochs={epochs}: must be at least 1")
     if lr_decay is not None and not 0 < lr_decay < 1: raise ValueError(f"lr_decay={lr_decay}: must be between 0 and 1")
@@ -614,12 +619,18 @@ def fit(net: keras.Model, batches, epochs: int = 20, validation: ValidationMetri
                                               restore_best_weights=True, verbose=0)
         cbs += [validation, early] + ([_DecayOnPlateau(early, lr_decay)] if lr_decay is not None else [])
     net._initial_epoch = None                                  # a run that died may have left it set
+    # the caller's callbacks run before the history records the epoch: what they put into `logs` is kept with it
     history = keras.callbacks.History()                      # Keras records into it (it is the one `fit` returns)
-    cbs.append(history)
+    cbs += [*callbacks, history]
     if checkpoint_dir is not None: cbs.append(_Checkpoints(Path(checkpoint_dir), early if validation is not None else None, history))
     # shuffle=False: Keras would otherwise reorder the batches with Python's global `random`, which no
     # backup restores; the batch source shuffles itself, reproducibly, from (seed, epoch).
-    return net.fit(data, epochs=epochs, callbacks=cbs + list(callbacks), verbose=verbose, shuffle=False)
+    return net.fit(data, epochs=epochs, callbacks=cbs, verbose=verbose, shuffle=False)
+
+def checkpoint_seconds(folder) -> float:
+    "The training seconds of the epochs an unfinished run's checkpoint in `folder` keeps (0 where there is none)."
+    state = Path(folder) / "state.json"
+    return float(json.loads(state.read_text()).get("seconds", 0.0)) if state.is_file() else 0.0
 
 # %% ../nbs/02_train.ipynb #8e64a058
 def save_model(net: keras.Model, path) -> Path:

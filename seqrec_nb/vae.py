@@ -190,11 +190,10 @@ class MultVAE(NetRecommender):
         self.index = split.index
         self.net = self.build_net(split.n_items)
         if validation is None: validation = ValidationMetric(self, split, "NDCG@10", self.validation_protocol)
-        betas = []
-        record = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: betas.append(float(ops.convert_to_numpy(self.net.beta()))))
+        record = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: logs.update(beta=float(ops.convert_to_numpy(self.net.beta()))))
         hist = fit(self.net, self.batches(split), epochs or self.epochs, validation=validation, patience=self.patience,
                    checkpoint_dir=checkpoint_dir, callbacks=[record, *callbacks], verbose=verbose)
-        self.history = {k: [float(v) for v in vals] for k, vals in hist.history.items()} | {"beta": betas}
+        self.history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
         return self
 
     def _score(self, histories, chunk: int = 1024):

@@ -118,6 +118,8 @@ CASES = {
     "epochs not a number": (lambda f: ["benchmark", *cols(f["log"]), "--max-epochs", "many"], 2, "argument --max-epochs"),
     "unknown protocol": (lambda f: ["benchmark", *cols(f["log"]), "--protocol", "oracle"], 2, "argument --protocol"),
     "unknown size": (lambda f: ["benchmark", *cols(f["log"]), "--size", "huge"], 2, "argument --size"),
+    "sampled on a small catalogue": (lambda f: ["benchmark", *cols(f["log"]), "--models", "pop", "--protocol", "sampled"], 2,
+                                     "fewer left"),
     "out is a file": (lambda f: ["benchmark", *cols(f["log"]), "--models", "lstm", "--out", f["a_file"]], 2, "is not a folder"),
     "resume another run": (lambda f: ["benchmark", *cols(f["log"]), "--models", "pop", "--seed", "4", "--out", f["run"],
                                       "--resume"], 2, "another run (seed"),
@@ -176,8 +178,8 @@ def test_version_and_the_ids_recommend_ignores(files, capsys):
     for argv in (["--version"], ["benchmark", "--version"], ["recommend", "--version"]):
         code, out, err = run_main(argv, capsys)
         assert code == 0 and out.startswith("seqrec-nb "), (argv, out, err)
-    code, out, err = run_main(["recommend", "--model", files["run"] / "models" / "pop", "--history", "3", "NOPE"], capsys)
-    assert code == 0 and len(out.splitlines()) == 10
+    code, out, err = run_main(["recommend", "--model", files["run"] / "models" / "pop", "--history", "03", "NOPE"], capsys)
+    assert code == 0 and len(out.splitlines()) == 10          # "03" is the integer id 3: used, not reported
     assert err.strip() == "seqrec-nb: ignored 1 item id(s) the model does not know: NOPE (ids are case-sensitive)"
 
 

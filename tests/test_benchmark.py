@@ -29,7 +29,7 @@ def finish(proc, timeout=900):
 @pytest.fixture(scope="module")
 def log_file(tmp_path_factory):
     "A small synthetic log with its own column names and a description per item, as a user's CSV."
-    log, _ = synthetic_log(n_users=120, n_items=40, seed=5)
+    log, _ = synthetic_log(n_users=120, n_items=150, seed=5)     # items enough for 100 distinct sampled negatives
     log = log.assign(description=lambda d: "thing " + d.item_id.astype(str))
     path = tmp_path_factory.mktemp("data") / "events.csv"
     log.rename(columns={"user_id": "customer", "item_id": "sku", "timestamp": "when"}).to_csv(path, index=False)

@@ -44,7 +44,9 @@ def test_prints_the_table_from_a_local_copy(tmp_path, data):
     res = run(tmp_path, data, "-k", "5")
     assert res.returncode == 0, res.stderr
     out = res.stdout
-    assert "Popularity" in out and "MarkovChain" in out and "NDCG@5" in out and "sampled" in out
+    assert "Popularity" in out and "MarkovChain" in out and "NDCG@5" in out and "full" in out
+    # 11 items cannot give each user 100 distinct negatives: the sampled protocol is left out, in one line
+    assert "sampled" not in out and res.stderr.count("sampled protocol left out") == 1, res.stderr
 
 
 def test_help():
@@ -61,3 +63,15 @@ def test_bad_cutoffs_and_the_spelling_of_seqrec_nb(tmp_path, data):
         assert res.returncode == 2 and len(lines) == 1 and words in lines[0] and "Traceback" not in res.stderr, (args, res.stderr)
     res = run(tmp_path, data, "--version")
     assert res.returncode == 0 and res.stdout.startswith("seqrec-baselines "), res
+
+
+def test_importing_the_package_writes_nothing_to_stderr():
+    "TensorFlow's native start-up lines are silenced on import unless the user chose TF_CPP_MIN_LOG_LEVEL."
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"} | {"KERAS_BACKEND": "tensorflow"}
+    code = "import seqrec_nb.data, os, keras; print(os.environ['TF_CPP_MIN_LOG_LEVEL'], keras.backend.backend())"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0 and res.stdout.split() == ["2", "tensorflow"], res
+    assert res.stderr == "", res.stderr
+    chosen = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                            env=env | {"TF_CPP_MIN_LOG_LEVEL": "1"})
+    assert chosen.returncode == 0 and chosen.stdout.split() == ["1", "tensorflow"], chosen

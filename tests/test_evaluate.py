@@ -50,21 +50,21 @@ def test_model_contract_is_checked(split):
 
 def test_ties_count_against_the_target(split):
     assert evaluate(Constant().fit(split), split)["HR@10"] == 0
-    assert evaluate(Constant().fit(split), split, "sampled")["HR@10"] == 0
+    assert evaluate(Constant().fit(split), split, "sampled", n_negatives=10)["HR@10"] == 0
 
 
 def test_perfect_model_scores_one(split):
     for protocol in ("full", "sampled"):
-        res = evaluate(Oracle(split.test.item.to_numpy()).fit(split), split, protocol, batch_size=32)
+        res = evaluate(Oracle(split.test.item.to_numpy()).fit(split), split, protocol, batch_size=32, n_negatives=10)
         assert res["HR@10"] == res["NDCG@10"] == res["MRR@10"] == 1.0
 
 
 def test_seeded_and_batch_size_invariant(split):
     m = MarkovChain().fit(split)
-    a = evaluate(m, split, "sampled", seed=3, batch_size=7)
-    assert a == evaluate(m, split, "sampled", seed=3, batch_size=1000)
-    assert a != evaluate(m, split, "sampled", seed=4)
-    assert np.array_equal(sample_negatives(split, n=100, seed=1), sample_negatives(split, n=100, seed=1))
+    a = evaluate(m, split, "sampled", seed=3, batch_size=7, n_negatives=10)
+    assert a == evaluate(m, split, "sampled", seed=3, batch_size=1000, n_negatives=10)
+    assert a != evaluate(m, split, "sampled", seed=4, n_negatives=10)
+    assert np.array_equal(sample_negatives(split, n=10, seed=1), sample_negatives(split, n=10, seed=1))
 
 
 def test_exclude_seen_makes_repeat_targets_misses(split):

@@ -32,9 +32,9 @@ RUN = textwrap.dedent("""
     net = keras.Model(inp, keras.layers.Dense(split.n_items + 1)(keras.layers.GRU(8, return_sequences=True)(h)))
     net.compile(adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0))   # the models' Adam
 
-    class Kill(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch + 1 == kill_after: os.kill(os.getpid(), signal.SIGKILL)   # no clean-up, no finally
+    class Kill(keras.callbacks.Callback):             # as epoch `kill_after` + 1 starts: its predecessor is checkpointed
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == kill_after: os.kill(os.getpid(), signal.SIGKILL)       # no clean-up, no finally
 
     class Rec(Recommender):
         index = split.index
@@ -104,7 +104,7 @@ def test_same_seed_same_metrics():
             def _score(self, h): return keras.ops.convert_to_numpy(self.net(pad_sequences(h, 10))[:, -1])
         m = M()
         fit(m.net, NextItemBatches(split.train_sequences(), 30, maxlen=10, batch_size=16), epochs=2, verbose=0)
-        print(json.dumps(evaluate(m, split, "sampled")))
+        print(json.dumps(evaluate(m, split, "sampled", n_negatives=10)))
     """)
     outs = [finish(p) for p in [start(code, s) for s in (5, 5, 6)]]       # three processes at once
     for o in outs: assert o.returncode == 0, o.stderr[-3000:]

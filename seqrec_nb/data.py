@@ -27,7 +27,7 @@ __all__ = ['COLUMNS', 'ONLINE_RETAIL_URL', 'ONLINE_RETAIL_SHA256', 'ONLINE_RETAI
            'SASREC_GAMES_SHA256', 'to_interactions', 'DataUnavailable', 'data_dir', 'cache_dir', 'sha256_file',
            'download', 'find_local', 'clean_online_retail', 'load_online_retail', 'load_sasrec_txt', 'load_movielens',
            'log_stats', 'ItemIndex', 'Split', 'leave_one_out', 'temporal_split', 'pad_sequences', 'bucket_width',
-           'NextItemBatches', 'bag_of_items', 'BagBatches', 'synthetic_log']
+           'windows_of', 'NextItemBatches', 'bag_of_items', 'BagBatches', 'synthetic_log']
 
 # %% ../nbs/00_data.ipynb #75070d72
 COLUMNS = ("user_id", "item_id", "timestamp")
@@ -465,6 +465,14 @@ def bucket_width(n: int) -> int:
     step = 1 << max(0, n.bit_length() - 3)
     return -(-n // step) * step
 
+def windows_of(seq, maxlen: int) -> list:
+    """`seq` cut into windows of at most `maxlen + 1` items, the last one ending with `seq`, each starting with the
+    item before the next one's first target: every item of `seq` but the first is a target of exactly one window
+    (oldest window first)."""
+    seq = np.asarray(seq)
+    ends = range(len(seq), 1, -maxlen)
+    return [seq[max(0, e - maxlen - 1):e] for e in reversed(ends)]
+
 class NextItemBatches(keras.utils.PyDataset):
     """Padded next-item training batches from dense-id sequences, for `keras.Model.fit` on any backend.
 
@@ -481,16 +489,20 @@ class NextItemBatches(keras.utils.PyDataset):
     batches' order, still shuffled per epoch) and cuts the batch to its longest sequence, rounded up by
     `bucket_width` (so a compiling backend sees few shapes): the same training pairs with far less
     padding when most sequences are much shorter than `maxlen`.
+    `windows=True` cuts a sequence longer than `maxlen + 1` into consecutive windows (`windows_of`), so that every
+    event after a user's first is a target once; otherwise only a sequence's last `maxlen` steps are.
     """
     def __init__(self, sequences, n_items: int, maxlen: int = 50, batch_size: int = 128,
                  negatives: str | None = None, n_negatives: int = 1, shuffle: bool = True,
                  seed: int = 0, drop_remainder: bool = False, bucket_by_length: bool = False,
-                 fill_last: bool = False, **kwargs):
+                 fill_last: bool = False, windows: bool = False, **kwargs):
         super().__init__(**kwargs)
         if negatives not in (None, "uniform", "popularity"):
             raise ValueError(f"negatives={negatives!r}: use None, 'uniform' or 'popularity'")
         if batch_size < 1: raise ValueError(f"batch_size={batch_size}: must be at least 1")
+        if maxlen < 1: raise ValueError(f"maxlen={maxlen}: must be at least 1")
         seqs = [np.asarray(s) for s in sequences if len(s) >= 2]
+        if windows: seqs = [w for s in seqs for w in windows_of(s, maxlen)]
         if not seqs: raise ValueError("no sequence has two or more items: nothing to predict")
         flat = np.concatenate(seqs)
         if flat.min() < 1 or flat.max() > n_items:

@@ -304,11 +304,12 @@ class NetRecommender(Recommender):
         return mark_xla_dropout(net)
 
     def batches(self, split: Split, bucket_by_length: bool = True) -> NextItemBatches:
-        "The training batches of `split` for this recommender's loss; padded ones all of one shape (`fill_last`)."
+        """The training batches of `split` for this recommender's loss, every training event a target once (long
+        histories cut into windows of `maxlen`); padded ones all of one shape (`fill_last`)."""
         return NextItemBatches(split.train_sequences(), split.n_items, self.maxlen, self.batch_size,
                                negatives=None if self.loss == "softmax" else self.negatives,
                                n_negatives=self.n_negatives, seed=self.seed, bucket_by_length=bucket_by_length,
-                               fill_last=not bucket_by_length)
+                               fill_last=not bucket_by_length, windows=True)
 
     def fit(self, split: Split, epochs: int | None = None, checkpoint_dir=None, verbose="auto", callbacks=()):
         "Train on `split`'s training sequences (at most `epochs`, default `self.epochs`); returns self."
@@ -389,19 +390,20 @@ def ranking_loss(split: Split, n_negatives: int = 1024) -> dict:
     if split.n_items <= FULL_SOFTMAX_ITEMS: return {"loss": "softmax"}
     return {"loss": "sampled_softmax", "negatives": "popularity", "n_negatives": n_negatives}
 
-def softmax_epochs(split: Split, budget: float, maxlen: int = 50, n_negatives: int = 1024, low: int = 3,
+def softmax_epochs(split: Split, budget: float, n_negatives: int = 1024, low: int = 3,
                    high: int = 200) -> int:
     """An epoch cap for a sequence model trained by `ranking_loss`, from a `budget` of item scores: an epoch scores
-    every item (or `n_negatives` of them, past `FULL_SOFTMAX_ITEMS`) at every training position (each history's
-    last `maxlen` steps), so the cap is `budget / (positions * items)`, kept within `[low, high]`."""
-    positions = sum(max(0, min(len(s) - 1, maxlen)) for s in split.train_sequences())
+    every item (or `n_negatives` of them, past `FULL_SOFTMAX_ITEMS`) at every training position (every training
+    event after a user's first: long histories are cut into windows of `maxlen`), so the cap is
+    `budget / (positions * items)`, kept within `[low, high]`."""
+    positions = sum(max(0, len(s) - 1) for s in split.train_sequences())
     items = split.n_items if split.n_items <= FULL_SOFTMAX_ITEMS else n_negatives
     return int(min(high, max(low, budget // max(1, positions * items))))
 
 def capped_epochs(budget: float):
     "A recipe's `derive` that caps the epoch setting at `softmax_epochs(split, budget)`."
     def derive(split: Split, settings: dict) -> dict:
-        cap = softmax_epochs(split, budget, settings.get("maxlen", 50))
+        cap = softmax_epochs(split, budget)
         return {"epochs": min(settings.get("epochs", cap), cap)}
     return derive
 

@@ -35,7 +35,7 @@ from . import __version__
 from . import arima, attention, gan, lstm, vae  # noqa: F401 (importing a model module registers its recipes)
 from .data import (DataUnavailable, ItemIndex, Split, leave_one_out, load_online_retail, load_sasrec_txt,
                             to_interactions)
-from .evaluate import RECIPES, SIZES, OneLineParser, Popularity, Recipe, Recommender, evaluate, positive_int, read_saved_meta, recipes, saved_folder, too_few_negatives
+from .evaluate import RECIPES, SIZES, OneLineParser, Popularity, Recipe, Recommender, evaluate, positive_int, read_saved_meta, recipes, saved_folder, too_few_negatives, whole_number
 from .train import checkpoint_seconds, device_report, format_report, seed_everything
 
 # %% auto #0
@@ -501,10 +501,6 @@ def _model_list(text: str) -> list[str]:
         raise argparse.ArgumentTypeError(f"unknown model(s) {', '.join(bad) or repr(text)}; choose from {','.join(r.key for r in recipes())}")
     return keys
 
-def _nonnegative(text: str) -> int:
-    if not text.isdigit(): raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 0 or more")
-    return int(text)
-
 def parser() -> argparse.ArgumentParser:
     "The `seqrec-nb` argument parser."
     p = OneLineParser(prog="seqrec-nb", description="Sequential recommenders from seqrec_nb: benchmark them, ask a saved one, check the device.")
@@ -526,7 +522,7 @@ def parser() -> argparse.ArgumentParser:
                    "every item the user has not had; sampled: against 100 of those (default: all three)")
     b.add_argument("--size", choices=SIZES, default="quick", help="quick: a few epochs per model, a check that everything "
                    "runs (minutes); full: each model's recipe in full")
-    b.add_argument("--seed", type=_nonnegative, default=0, help="seed of the split slice, the training and the negatives (default 0)")
+    b.add_argument("--seed", type=whole_number(0), default=0, help="seed of the split slice, the training and the negatives (default 0)")
     b.add_argument("--out", default="benchmark-results", help="output folder (default ./benchmark-results)")
     b.add_argument("--max-users", type=positive_int, default=None, help="benchmark on a random slice of this many users")
     b.add_argument("--max-epochs", type=positive_int, default=None, help="cap every neural model's epochs")

@@ -32,10 +32,11 @@ from . import __version__
 from .data import DataUnavailable, ItemIndex, Split, leave_one_out, load_online_retail, load_sasrec_txt
 
 # %% auto #0
-__all__ = ['SAVE_FORMAT', 'SIZES', 'RECIPES', 'DATASETS', 'ranks_against', 'metrics_at_k', 'Recommender', 'Popularity',
-           'MarkovChain', 'writing_folder', 'saved_folder', 'read_saved_meta', 'save_state', 'read_items', 'load_state',
-           'sample_negatives', 'too_few_negatives', 'evaluate', 'ease_weights', 'EASE', 'Recipe', 'register', 'recipes',
-           'TunedMarkovChain', 'baseline_models', 'baseline_table', 'positive_int', 'OneLineParser', 'baselines_cli']
+__all__ = ['SAVE_FORMAT', 'SIZES', 'RECIPES', 'DATASETS', 'positive_int', 'ranks_against', 'metrics_at_k', 'Recommender',
+           'Popularity', 'MarkovChain', 'writing_folder', 'saved_folder', 'read_saved_meta', 'save_state', 'read_items',
+           'load_state', 'sample_negatives', 'too_few_negatives', 'evaluate', 'ease_weights', 'EASE', 'Recipe',
+           'register', 'recipes', 'TunedMarkovChain', 'baseline_models', 'baseline_table', 'whole_number',
+           'OneLineParser', 'baselines_cli']
 
 # %% ../nbs/01_evaluate.ipynb #bd7d016b
 def ranks_against(target_scores, other_scores) -> np.ndarray:
@@ -575,10 +576,14 @@ def baseline_table(datasets: Sequence[str] = ("online_retail", "games"), protoco
     return table[[c for c in table.columns if c[0] != "fit"] + [("fit", "seconds")]]
 
 # %% ../nbs/01_evaluate.ipynb #f2165bba
-def positive_int(text: str) -> int:
-    "An argparse `type`: a whole number of at least 1 (the option's name comes with argparse's message)."
-    if not text.isdigit() or int(text) < 1: raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
-    return int(text)
+def whole_number(low: int = 1):
+    "An argparse `type`: a whole number of at least `low` (the option's name comes with argparse's message)."
+    def parse(text: str) -> int:
+        if not text.isdigit() or int(text) < low: raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of {low} or more")
+        return int(text)
+    return parse
+
+positive_int = whole_number(1)
 
 class OneLineParser(argparse.ArgumentParser):
     "An `argparse.ArgumentParser` whose errors are one line (`prog: error: ...`), without the usage block."

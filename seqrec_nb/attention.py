@@ -261,10 +261,11 @@ class SASRec(NetRecommender):
         validation_protocol: `'sampled'` (the paper's) or `'full'` ranking for the validation metric.
         jit_compile: XLA; `'auto'` decides with `seqrec_nb.train.choose_jit_compile`.
         seed: the batch order and the negatives (initial weights and dropout follow `seed_everything`).
-        bucket_by_length: batches of similar-length histories cut to their longest (fast), or with False
-            batches of random users (each once per epoch) padded to `maxlen`, as the reference code batches
-            (it samples users with replacement). A batch's loss averages over its positions, so the two weigh
-            short and long histories differently.
+        bucket_by_length: batches of similar-length histories cut to their longest (fast), every training event
+            a target once (a history longer than `maxlen` cut into windows), or with False batches of random users
+            (each once per epoch) padded to `maxlen`, each history's last `maxlen` steps, as the reference code
+            batches (it samples users with replacement). A batch's loss averages over its positions, so the two
+            weigh short and long histories differently.
 
     Example: `SASRec().fit(split).recommend(["A", "B"], k=10)`.
     """

@@ -294,7 +294,7 @@ def measure(key: str, model: Recommender, split: Split, protocols: tuple, k: int
     row, buckets = {}, []
     lengths = [len(h) for h in split.histories("test")]
     for p in protocols:
-        res = evaluate(model, split, p, k=k, return_ranks=True, progress=False)
+        res = evaluate(model, split, p, k=k, seed=seed, return_ranks=True, progress=False)
         row |= {f"{p} HR@{k}": res[f"HR@{k}"], f"{p} NDCG@{k}": res[f"NDCG@{k}"]}
         buckets.append(ndcg_by_length(res["ranks"], lengths, k).assign(model=RECIPES[key].name, protocol=p))
     tops = top_k(model, split.histories("test"), k)
@@ -583,7 +583,7 @@ def _as_raw_ids(history: list[str], index: ItemIndex) -> list:
     """Command-line item ids (text) as the index's raw ids: whole numbers when the index holds integers (`"03"` is
     3); a word that cannot be one of them becomes None."""
     if not pd.api.types.is_integer_dtype(index.raw): return list(history)
-    return [int(h) if h.strip().lstrip("+-").isdigit() else None for h in history]
+    return [int(h) if re.fullmatch(r"\s*[+-]?[0-9]+\s*", h) else None for h in history]
 
 def _recommend(args) -> int:
     model, desc = load_recommender(args.model)

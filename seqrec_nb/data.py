@@ -469,6 +469,7 @@ def windows_of(seq, maxlen: int) -> list:
     """`seq` cut into windows of at most `maxlen + 1` items, the last one ending with `seq`, each starting with the
     item before the next one's first target: every item of `seq` but the first is a target of exactly one window
     (oldest window first)."""
+    if maxlen < 1: raise ValueError(f"maxlen={maxlen}: must be at least 1")
     seq = np.asarray(seq)
     ends = range(len(seq), 1, -maxlen)
     return [seq[max(0, e - maxlen - 1):e] for e in reversed(ends)]
@@ -502,9 +503,9 @@ class NextItemBatches(keras.utils.PyDataset):
         if batch_size < 1: raise ValueError(f"batch_size={batch_size}: must be at least 1")
         if maxlen < 1: raise ValueError(f"maxlen={maxlen}: must be at least 1")
         seqs = [np.asarray(s) for s in sequences if len(s) >= 2]
-        if windows: seqs = [w for s in seqs for w in windows_of(s, maxlen)]
         if not seqs: raise ValueError("no sequence has two or more items: nothing to predict")
-        flat = np.concatenate(seqs)
+        flat = np.concatenate(seqs)                     # the events, each once (windows share their edge items)
+        if windows: seqs = [w for s in seqs for w in windows_of(s, maxlen)]
         if flat.min() < 1 or flat.max() > n_items:
             raise ValueError(f"item ids must lie in 1..n_items={n_items}; found {flat.min()}..{flat.max()}")
         if negatives is not None and n_items < 2: raise ValueError("negatives need at least 2 items")

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import glob
 import inspect
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -171,17 +173,23 @@ class MarkovChain(Recommender):
 # %% ../nbs/01_evaluate.ipynb #ac26440e
 SAVE_FORMAT = 1                  # the layout of a saved model's folder; a change that old readers cannot read bumps it
 
+def _aside(path: Path, kind: str) -> list[tuple[Path, int]]:
+    "The folders `writing_folder` put beside `path`, `.NAME.PID.RANDOM.part` or `.NAME.PID.old`, with their pids."
+    shape = re.compile(rf"\.{re.escape(path.name)}\.(\d+)" + (r"\.[a-z0-9_]+\.part" if kind == "part" else r"\.old"))
+    found = ((p, shape.fullmatch(p.name)) for p in path.parent.glob(f".{glob.escape(path.name)}.*.{kind}"))
+    return [(p, int(m.group(1))) for p, m in found if m]
+
 def _leftovers(path: Path, kind: str) -> list[Path]:
-    """Folders `writing_folder` left beside `path` (`kind` 'part': a save in progress; 'old': the model it replaced)
-    whose process has ended: a save killed there left them. Named `.NAME.PID.*.KIND`; none on Windows, where no
-    process is probed."""
+    """What a killed save left beside `path` (`kind` 'part': a save in progress; 'old': the model it replaced): the
+    folders of processes that have ended, and this process's own (its pid may be a dead one's, reused). None on
+    Windows, where no process is probed."""
     if os.name == "nt": return []
     out = []
-    for p in path.parent.glob(f".{path.name}.*.{kind}"):
-        try: os.kill(int(p.name[len(path.name) + 2:].split(".")[0]), 0)
-        except ValueError: continue                   # not one of ours
-        except ProcessLookupError: out.append(p)      # its process is gone
-        except PermissionError: continue              # alive, another user's
+    for p, pid in _aside(path, kind):
+        if pid == os.getpid(): out.append(p); continue
+        try: os.kill(pid, 0)
+        except (ProcessLookupError, OverflowError): out.append(p)    # its process is gone (or never was)
+        except PermissionError: pass                                  # alive, another user's
     return out
 
 @contextlib.contextmanager
@@ -200,6 +208,7 @@ def writing_folder(path):
     try:
         yield tmp
         old = path.with_name(f".{path.name}.{os.getpid()}.old")
+        shutil.rmtree(old, ignore_errors=True)        # a killed save of an earlier process with this pid
         if path.exists(): os.replace(path, old)
         os.replace(tmp, path)
         shutil.rmtree(old, ignore_errors=True)
@@ -213,7 +222,7 @@ def saved_folder(path) -> Path:
     removal left an older one)."""
     path = Path(path)
     if path.exists(): return path
-    aside = sorted(path.parent.glob(f".{path.name}.*.old"), key=lambda p: (p / "recommender.json").stat().st_mtime
+    aside = sorted((p for p, _ in _aside(path, "old")), key=lambda p: (p / "recommender.json").stat().st_mtime
                    if (p / "recommender.json").is_file() else 0.0)
     return aside[-1] if aside else path
 
@@ -331,7 +340,7 @@ def too_few_negatives(split: Split, n: int = 100, on: str = "test") -> str | Non
     left = split.n_items - pairs[pairs.user_id.isin(t.user_id)].groupby("user_id").size()
     if (short := left[left < n]).size == 0: return None
     return (f"the sampled protocol ranks each target among {n} items the user has not had, and {short.size} user(s) "
-            f"have fewer left (user {short.index[0]}: {short.iloc[0]} of {split.n_items} items)")
+            f"have fewer left (user {short.idxmin()} has {short.min()} of the {split.n_items} items)")
 
 # %% ../nbs/01_evaluate.ipynb #af9d471f
 def evaluate(model: Recommender, split: Split, protocol: str = "full", k: int | Sequence[int] = 10,
@@ -559,6 +568,8 @@ def baseline_table(datasets: Sequence[str] = ("online_retail", "games"), protoco
         if any(not 1 <= kk < split.n_items for kk in np.atleast_1d(k)):          # refused before anything is said
             raise ValueError(f"k={k}: must be at least 1 and below the {split.n_items} candidates ranked, or every target is a hit")
         usable = list(protocols)
+        if "sampled" in usable and any(kk > 100 for kk in np.atleast_1d(k)):
+            raise ValueError(f"k={k}: the sampled protocol ranks among 101 items; use k <= 100")
         if "sampled" in usable and (why := too_few_negatives(split)):      # too small a catalogue: said, not drawn twice
             usable.remove("sampled")
             print(f"{name}: sampled protocol left out: {why}", file=sys.stderr)
@@ -579,7 +590,7 @@ def baseline_table(datasets: Sequence[str] = ("online_retail", "games"), protoco
 def whole_number(low: int = 1):
     "An argparse `type`: a whole number of at least `low` (the option's name comes with argparse's message)."
     def parse(text: str) -> int:
-        if not text.isdigit() or int(text) < low: raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of {low} or more")
+        if not re.fullmatch(r"[0-9]+", text) or int(text) < low: raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of {low} or more")
         return int(text)
     return parse
 

@@ -304,12 +304,14 @@ class NetRecommender(Recommender):
         return mark_xla_dropout(net)
 
     def batches(self, split: Split, bucket_by_length: bool = True) -> NextItemBatches:
-        """The training batches of `split` for this recommender's loss, every training event a target once (long
-        histories cut into windows of `maxlen`); padded ones all of one shape (`fill_last`)."""
+        """The training batches of `split` for this recommender's loss. Length-bucketed ones make every training event
+        a target once (long histories cut into windows of `maxlen`); padded ones (`bucket_by_length=False`, the SASRec
+        reference code's batches) keep each history's last `maxlen` steps, as that code does, all of one shape
+        (`fill_last`)."""
         return NextItemBatches(split.train_sequences(), split.n_items, self.maxlen, self.batch_size,
                                negatives=None if self.loss == "softmax" else self.negatives,
                                n_negatives=self.n_negatives, seed=self.seed, bucket_by_length=bucket_by_length,
-                               fill_last=not bucket_by_length, windows=True)
+                               fill_last=not bucket_by_length, windows=bucket_by_length)
 
     def fit(self, split: Split, epochs: int | None = None, checkpoint_dir=None, verbose="auto", callbacks=()):
         "Train on `split`'s training sequences (at most `epochs`, default `self.epochs`); returns self."

@@ -22,7 +22,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from .evaluate import Recommender, evaluate
+from .evaluate import Recommender, evaluate, too_few_negatives
 
 # %% auto #0
 __all__ = ['Accelerator', 'Devices', 'nvidia_smi_gpus', 'tf_config_workers', 'describe_devices', 'choose_precision',
@@ -448,6 +448,8 @@ class ValidationMetric(keras.callbacks.Callback):
         name, _, k = metric.partition("@")
         if name not in ("HR", "NDCG", "MRR", "Recall") or not k.isdigit() or int(k) < 1:
             raise ValueError(f"metric={metric!r}: use one of HR@K, NDCG@K, MRR@K, Recall@K (e.g. 'NDCG@10')")
+        if protocol == "sampled" and (why := too_few_negatives(split, n_negatives, on="valid")):
+            raise ValueError(f"validation_protocol='sampled': {why}; validate on the full ranking")   # before any epoch
         self.recommender, self.split, self.metric, self.protocol = recommender, split, metric, protocol
         self.k = int(k)
         self.n_negatives, self.seed, self.history = n_negatives, seed, []
@@ -595,7 +597,9 @@ def fit(net: keras.Model, batches, epochs: int = 20, validation: ValidationMetri
     after every epoch (weights, optimizer, early stopping, history) is kept there, whole whenever the process
     dies (`_Checkpoints`): calling `fit` again continues from the last finished epoch. A run that finished
     leaves only the best weights, `checkpoint_dir/best.weights.h5`, so calling `fit` again trains anew. `callbacks` run
-    before the epoch is recorded: a value one of them writes into `logs` is part of the history, a resumed run's too.
+    after the validation, early stopping and decay and before the history and the checkpoint, at every hook (so on
+    a resume, `on_train_begin` runs before the state is read back, and `on_train_end` before the best weights are
+    written): a value one of them writes into an epoch's `logs` is part of the history, a resumed run's too.
     """
     if epochs < 1: raise ValueError(f"epochs={epochs}: must be at least 1")
     if lr_decay is not None and not 0 < lr_decay < 1: raise ValueError(f"lr_decay={lr_decay}: must be between 0 and 1")

@@ -14,12 +14,14 @@ def test_three_losses_written_and_kept_on_rerun(tmp_path, capsys):
     synthetic_log(n_users=120, n_items=40, mean_len=8, seed=1)[0].to_csv(log, index=False)
     argv = ["--model", "lstm", "--data", str(log), "--epochs", "1", "--out", str(tmp_path / "out")]
     assert cl.main(argv) == 0
+    assert "sampled protocol left out" in capsys.readouterr().err
     path = tmp_path / "out" / "lstm-log.json"
     doc = json.loads(path.read_text())
     assert [r["variant"] for r in doc["rows"]] == list(cl.LOSSES)
     for row in doc["rows"]:
         assert row["epochs"] == 1 and row["train s"] > 0
-        assert all(0 <= row[f"{p} NDCG@10"] <= 1 for p in ("full", "unseen", "sampled"))
+        assert all(0 <= row[f"{p} NDCG@10"] <= 1 for p in ("full", "unseen"))
+        assert "sampled NDCG@10" not in row                     # 40 items: no 100 distinct negatives per user
     assert doc["meta"]["epochs"] == 1 and doc["meta"]["items"] == 40
     capsys.readouterr()
     assert cl.main(argv) == 0                                   # the same settings: nothing is trained again

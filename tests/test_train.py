@@ -13,9 +13,10 @@ import keras
 import numpy as np
 import pytest
 
-from seqrec_nb.train import (Accelerator, Devices, ValidationMetric, choose_jit_compile, choose_precision, choose_strategy,
-                             device_report, diagnose, load_model, save_model, scale_batch_size, tf_config_workers,
-                             total_replicas)
+from seqrec_nb.data import NextItemBatches, leave_one_out, synthetic_log
+from seqrec_nb.train import (Accelerator, Devices, ValidationMetric, adam, checkpoint_seconds, choose_jit_compile,
+                             choose_precision, choose_strategy, device_report, diagnose, fit, load_model, save_model,
+                             scale_batch_size, seed_everything, tf_config_workers, total_replicas)
 
 RUN = textwrap.dedent("""
     import os, signal, sys, json
@@ -84,6 +85,29 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path, mode):
     if mode == "val": np.testing.assert_allclose(r["val"], w["val"], rtol=1e-5)     # the whole run's history, kept on disk
     for a, b in zip(weights(tmp_path / "whole.npz"), weights(tmp_path / "resumed.npz"), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_a_resumed_fit_keeps_what_callbacks_log_and_its_training_seconds(tmp_path):
+    "What a callback writes into an epoch's logs is in the history of a run stopped and resumed; so are the seconds."
+    split = leave_one_out(synthetic_log(n_users=60, n_items=20, seed=0)[0])
+    batches = NextItemBatches(split.train_sequences(), split.n_items, maxlen=10, batch_size=32, seed=3)
+    def net():
+        seed_everything(0)
+        inp = keras.Input((10,), dtype="int32")
+        m = keras.Model(inp, keras.layers.Dense(split.n_items + 1)(keras.layers.Embedding(split.n_items + 1, 4)(inp)))
+        m.compile(adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0))
+        return m
+    class Note(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None): logs["note"] = float(epoch)
+    class Stop(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 2: raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        fit(net(), batches, epochs=4, checkpoint_dir=tmp_path, callbacks=[Note(), Stop()], verbose=0)
+    assert checkpoint_seconds(tmp_path) > 0                   # two epochs' training time, kept with them
+    hist = fit(net(), batches, epochs=4, checkpoint_dir=tmp_path, callbacks=[Note()], verbose=0)
+    assert hist.epoch == [2, 3] and hist.history["note"] == [0.0, 1.0, 2.0, 3.0] and len(hist.history["loss"]) == 4
+    assert checkpoint_seconds(tmp_path) == 0                  # finished: only the best weights are left
 
 
 def test_same_seed_same_metrics():

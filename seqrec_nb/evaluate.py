@@ -340,7 +340,7 @@ def too_few_negatives(split: Split, n: int = 100, on: str = "test") -> str | Non
     left = split.n_items - pairs[pairs.user_id.isin(t.user_id)].groupby("user_id").size()
     if (short := left[left < n]).size == 0: return None
     return (f"the sampled protocol ranks each target among {n} items the user has not had, and {short.size} user(s) "
-            f"have fewer left (user {short.idxmin()} has {short.min()} of the {split.n_items} items)")
+            f"have fewer left (user {short.idxmin()} has only {short.min()} of the {split.n_items} items left)")
 
 # %% ../nbs/01_evaluate.ipynb #af9d471f
 def evaluate(model: Recommender, split: Split, protocol: str = "full", k: int | Sequence[int] = 10,

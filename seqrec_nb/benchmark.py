@@ -35,7 +35,7 @@ from . import __version__
 from . import arima, attention, gan, lstm, vae  # noqa: F401 (importing a model module registers its recipes)
 from .data import (DataUnavailable, ItemIndex, Split, leave_one_out, load_online_retail, load_sasrec_txt,
                             to_interactions)
-from .evaluate import RECIPES, SIZES, OneLineParser, Popularity, Recipe, Recommender, evaluate, positive_int, read_saved_meta, recipes, saved_folder, too_few_negatives, whole_number
+from .evaluate import RECIPES, SIZES, OneLineParser, check_cutoffs, Popularity, Recipe, Recommender, evaluate, positive_int, read_saved_meta, recipes, saved_folder, too_few_negatives, whole_number
 from .train import checkpoint_seconds, device_report, format_report, seed_everything
 
 # %% auto #0
@@ -384,12 +384,11 @@ def run_benchmark(data: str = "online-retail", models=None, protocol: str = "all
     if len(split.test) < 2:
         raise ValueError(f"{len(split.test)} user(s) with at least 3 events: leave-one-out needs two or more to rank "
                          "(each such user's last event is a test target, the one before a validation target)")
-    if not 1 <= k < split.n_items: raise ValueError(f"k={k}: must be at least 1 and below the number of items ({split.n_items})")
-    if "sampled" in protocols and k > 100: raise ValueError(f"k={k}: the sampled protocol ranks among 101 items; use k <= 100")
     if "sampled" in protocols and (no_sampled := too_few_negatives(split)):
         if protocol == "sampled": raise ValueError(f"protocol='sampled': {no_sampled}; use the full or unseen protocol")
         protocols = tuple(p for p in protocols if p != "sampled")      # left out, said once every check has passed
     else: no_sampled = None
+    check_cutoffs(k, split, protocols)
     if out is not None: _check_writable(Path(out))
     descriptions = item_descriptions(log)
     meta = {"data": name, "size": size, "seed": seed, "protocols": list(protocols), "k": k, "max_users": max_users,

@@ -18,16 +18,20 @@ import threading
 # %% ../nbs/91_cli.ipynb #5c7d80e4
 @contextlib.contextmanager
 def native_stderr_silenced():
-    "Send what native libraries write straight to file descriptor 2 to /dev/null for the duration."
-    sys.stderr.flush()
-    saved = os.dup(2)
+    """Send what native libraries write straight to file descriptor 2 to /dev/null for the duration (nothing to
+    silence where the process has no usable descriptor 2, or `sys.stderr` is None, as under pythonw)."""
+    if sys.stderr is not None: sys.stderr.flush()
+    try: saved = os.dup(2)
+    except OSError: saved = None
     try:
-        with open(os.devnull, "w") as null: os.dup2(null.fileno(), 2)
+        if saved is not None:
+            with open(os.devnull, "w") as null: os.dup2(null.fileno(), 2)
         yield
     finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
+        if saved is not None:
+            if sys.stderr is not None: sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
 
 # %% ../nbs/91_cli.ipynb #00370801
 def baselines() -> int:

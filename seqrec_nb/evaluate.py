@@ -36,8 +36,8 @@ from .data import DataUnavailable, ItemIndex, Split, leave_one_out, load_online_
 # %% auto #0
 __all__ = ['SAVE_FORMAT', 'SIZES', 'RECIPES', 'DATASETS', 'positive_int', 'ranks_against', 'metrics_at_k', 'Recommender',
            'Popularity', 'MarkovChain', 'writing_folder', 'saved_folder', 'read_saved_meta', 'save_state', 'read_items',
-           'load_state', 'sample_negatives', 'too_few_negatives', 'evaluate', 'ease_weights', 'EASE', 'Recipe',
-           'register', 'recipes', 'TunedMarkovChain', 'baseline_models', 'baseline_table', 'whole_number',
+           'load_state', 'sample_negatives', 'too_few_negatives', 'check_cutoffs', 'evaluate', 'ease_weights', 'EASE',
+           'Recipe', 'register', 'recipes', 'TunedMarkovChain', 'baseline_models', 'baseline_table', 'whole_number',
            'OneLineParser', 'baselines_cli']
 
 # %% ../nbs/01_evaluate.ipynb #bd7d016b
@@ -343,6 +343,13 @@ def too_few_negatives(split: Split, n: int = 100, on: str = "test") -> str | Non
             f"have fewer left (user {short.idxmin()} has only {short.min()} of the {split.n_items} items left)")
 
 # %% ../nbs/01_evaluate.ipynb #af9d471f
+def check_cutoffs(k, split: Split, protocols, n_negatives: int = 100):
+    "Refuse a cut-off `k` (one or several) outside `1 <= k <` the candidates each target is ranked among under `protocols`."
+    for protocol in protocols:
+        limit = n_negatives + 1 if protocol == "sampled" else split.n_items          # the candidates each target is ranked among
+        if any(not 1 <= int(c) < limit for c in np.atleast_1d(k)):
+            raise ValueError(f"k={k}: must be at least 1 and below the {limit} candidates ranked, or every target is a hit")
+
 def evaluate(model: Recommender, split: Split, protocol: str = "full", k: int | Sequence[int] = 10,
              n_negatives: int = 100, seed: int = 0, on: str = "test", exclude_seen: bool = False,
              batch_size: int = 1024, progress: bool | None = None, return_ranks: bool = False) -> dict:
@@ -360,9 +367,7 @@ def evaluate(model: Recommender, split: Split, protocol: str = "full", k: int | 
     if protocol == "sampled" and exclude_seen:
         raise ValueError("exclude_seen applies to protocol='full'; sampled negatives already exclude the user's training items")
     if n_negatives < 1: raise ValueError(f"n_negatives={n_negatives}: must be at least 1")
-    limit = n_negatives + 1 if protocol == "sampled" else split.n_items          # the candidates each target is ranked among
-    if any(not 1 <= int(c) < limit for c in np.atleast_1d(k)):
-        raise ValueError(f"k={k}: must be at least 1 and below the {limit} candidates ranked, or every target is a hit")
+    check_cutoffs(k, split, [protocol], n_negatives)
     targets = split.targets(on).item.to_numpy()
     if len(targets) == 0: raise ValueError(f"the split has no {on} targets: no user has enough events")
     histories = split.histories(on)
@@ -565,14 +570,10 @@ def baseline_table(datasets: Sequence[str] = ("online_retail", "games"), protoco
         if splits and name in splits: split = splits[name]
         elif name in DATASETS: split = leave_one_out(DATASETS[name]())
         else: raise ValueError(f"unknown data set {name!r}; choose from {sorted(DATASETS)}")
-        if any(not 1 <= kk < split.n_items for kk in np.atleast_1d(k)):          # refused before anything is said
-            raise ValueError(f"k={k}: must be at least 1 and below the {split.n_items} candidates ranked, or every target is a hit")
-        usable = list(protocols)
-        if "sampled" in usable and any(kk > 100 for kk in np.atleast_1d(k)):
-            raise ValueError(f"k={k}: the sampled protocol ranks among 101 items; use k <= 100")
-        if "sampled" in usable and (why := too_few_negatives(split)):      # too small a catalogue: said, not drawn twice
-            usable.remove("sampled")
-            print(f"{name}: sampled protocol left out: {why}", file=sys.stderr)
+        usable, why = list(protocols), None
+        if "sampled" in usable and (why := too_few_negatives(split)): usable.remove("sampled")    # too small a catalogue
+        check_cutoffs(k, split, usable)                                      # refused before anything is said
+        if why: print(f"{name}: sampled protocol left out: {why}", file=sys.stderr)
         for mname, model in (models or baseline_models()).items():
             t0 = time.perf_counter()
             model.fit(split)

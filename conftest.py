@@ -13,14 +13,13 @@ The suite never downloads: `SEQREC_OFFLINE=1` is set for it. Data comes from `SE
 (defaulting to `../shared/data` beside the checkout when that exists) or from the user cache.
 """
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
+from scripts.build_site import EXECUTED, execute_copy        # importable from the root: pyproject sets pytest's `pythonpath`
+
 ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT / "scripts"))
-from build_site import EXECUTED, execute_copy  # noqa: E402
 _shared = ROOT.parent / "shared" / "data"
 if not os.environ.get("SEQREC_DATA") and _shared.is_dir(): os.environ["SEQREC_DATA"] = str(_shared)
 os.environ["SEQREC_OFFLINE"] = "1"

@@ -4,7 +4,7 @@ nbdev's own `nbdev-readme` renders through Quarto, which these machines cannot i
 same job with nbdev's notebook processors (front matter, `#| hide`, directives) and nbconvert's
 Markdown exporter, from the outputs saved in the notebook.
 
-`python scripts/make_readme.py --check` (CI runs it) executes a copy of the notebook (in `_executed/`,
+`python -m scripts.make_readme --check` (CI runs it, from the repository root) executes a copy of the notebook (in `_executed/`,
 with the site builder's `execute_copy`), renders that,
 and exits 1 unless the result is the committed README.md: the numbers in the README are the ones
 the code computes now, not ones typed in or left over from an older run.
@@ -20,8 +20,7 @@ from traitlets.config import Config
 from nbdev.config import get_config
 from nbdev.processors import FilterDefaults
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build_site import EXECUTED, cell_tags, execute_copy, split_directives  # noqa: E402
+from scripts.build_site import EXECUTED, cell_tags, execute_copy, split_directives
 
 def readme_markdown(nb_path: Path) -> str:
     "The README text for the notebook at `nb_path`."
@@ -79,7 +78,7 @@ def main(argv=None):
         old = readme.read_text() if readme.exists() else ""
         if old != text:
             sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), text.splitlines(True), "README.md (committed)", "README.md (from nbs/index.ipynb)"))
-            print("README.md is out of date: run `python scripts/make_readme.py` and commit it", file=sys.stderr)
+            print("README.md is out of date: run `python -m scripts.make_readme` and commit it", file=sys.stderr)
             return 1
         print("README.md is current")
         return 0

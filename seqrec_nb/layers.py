@@ -54,14 +54,14 @@ def chunked_softmax_loss(h, w, b, y, weights, chunk: int = 512, parallel: int = 
         y: target ids `(P,)`, in `[0, N)`.
         weights: weight of each position `(P,)`, at least 0; 0 leaves a position out (padding).
         chunk: the most positions per chunk: as few chunks as that allows, their number then rounded up to a
-            multiple of `parallel`, share the positions evenly (rows added to fill them have weight 0). At 512
-            and N = 23,716 a chunk's exponentials take 49 MB, about the 48 MiB last-level cache of this
-            project's CPU machine; in side experiments there (not kept), 512 was the fastest of 64 to 1,024,
-            and with `parallel=2` faster than 256 and no slower than 1,024.
+            multiple of `parallel`, share the positions evenly (rows added to fill them have weight 0). A
+            chunk's exponentials take `4 * chunk * N` bytes (49 MB at 512 and N = 23,716): a smaller chunk
+            keeps more of them in cache between the products that write and read them, and takes more
+            steps of the loop.
         parallel: the multiple the number of chunks is rounded up to. A TensorFlow graph (without XLA) runs a
             loop's iterations side by side where they do not wait on each other, as here, where only the
-            accumulators do; 2 suits this project's 2-core machine, where it made the Games epoch 9 to 10%
-            faster. Eagerly, under XLA and on the other backends the chunks run one after another.
+            accumulators do: 2 lets two chunks keep two cores busy. Eagerly, under XLA and on the other
+            backends the chunks run one after another.
     """
     for name, value in (("chunk", chunk), ("parallel", parallel)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -117,7 +117,7 @@ def chunked_softmax_loss(h, w, b, y, weights, chunk: int = 512, parallel: int = 
             # a select (rewriting all of dh, P x d, per chunk) rather than ops.slice_update, which TensorFlow
             # compiles with XLA for each new batch shape
             dh = ops.where(ops.equal(chunk_ids, i), (scale * e_w[:, :d])[None], dh)
-            # (d + 1, N): E read along its rows; E^T (H w / z) was ~1.6x slower with oneDNN (side experiment, not kept)
+            # (d + 1, N): accumulated transposed, so that E is read along its rows
             return total, dh, dw_b_t + ops.matmul(ops.transpose(h_1 * scale), e)
 
         chunk_ids = ops.arange(n_chunks)[:, None, None]           # which chunk each row of dh belongs to
@@ -139,12 +139,12 @@ def chunked_softmax_loss(h, w, b, y, weights, chunk: int = 512, parallel: int = 
 # %% ../nbs/03_layers.ipynb #34b131d7
 @keras.saving.register_keras_serializable("seqrec_nb")
 class Dropout(keras.layers.Dropout):
-    """`keras.layers.Dropout`, drawing its mask with the ThreeFry generator on TensorFlow under XLA.
+    """`keras.layers.Dropout`, drawing its mask on TensorFlow under XLA from a generator XLA compiles well.
 
     Same distribution and arguments as Keras' layer; under XLA (`xla=True`, which `mark_xla_dropout` sets on a
-    model compiled with `jit_compile=True`, as `NetRecommender` does) TensorFlow draws the mask with ThreeFry
-    instead of Philox, which XLA compiles to much faster code on CPUs. Elsewhere, or with a `noise_shape`, it is
-    Keras' layer.
+    model compiled with `jit_compile=True`, as `NetRecommender` does) TensorFlow draws the mask from its
+    counter-based generator built on 32-bit additions, rotations and exclusive ors, instead of its default one,
+    whose 64-bit products XLA compiles to slow code on CPUs. Elsewhere, or with a `noise_shape`, it is Keras' layer.
     """
     xla = False
 

@@ -1,11 +1,7 @@
-"""scripts/bench_fit_input.py at a tiny size, so that the benchmark cannot rot between full runs."""
-import importlib.util
-from pathlib import Path
-
+"""`benchmarks.fit_input` at a tiny size, so that the benchmark cannot rot between full runs."""
 import pytest
 
-spec = importlib.util.spec_from_file_location("bench_fit_input", Path(__file__).parent.parent / "scripts" / "bench_fit_input.py")
-bench = importlib.util.module_from_spec(spec); spec.loader.exec_module(bench)
+from benchmarks import fit_input as bench
 
 
 def test_each_way_records_every_epoch():

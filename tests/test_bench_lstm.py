@@ -1,15 +1,14 @@
-"""scripts/bench_lstm.py at a tiny size, so that the benchmark cannot rot between full runs."""
-import importlib.util
-from pathlib import Path
+"""`benchmarks.lstm` (and the shared `benchmarks.timing`) at a tiny size, so that the benchmark cannot rot between full runs."""
+import json
+import subprocess
 
 import keras
 import numpy as np
 import pytest
 
+from benchmarks import lstm as bench
+from benchmarks import timing
 from seqrec_nb.data import NextItemBatches
-
-spec = importlib.util.spec_from_file_location("bench_lstm", Path(__file__).parent.parent / "scripts" / "bench_lstm.py")
-bench = importlib.util.module_from_spec(spec); spec.loader.exec_module(bench)
 
 
 def test_flop_count_follows_the_batches():
@@ -22,8 +21,21 @@ def test_flop_count_follows_the_batches():
 
 
 def test_matmul_rate_is_measured():
-    rates = bench.matmul_rates([(64, 32, 48)], repeats=3)
+    rates = timing.matmul_rates([(64, 32, 48)], repeats=3)
     assert list(rates) == [(64, 32, 48)] and rates[(64, 32, 48)] > 0
+    assert timing.mean_rate({"(1, 2, 3)": 3.0, "(4, 5, 6)": 1.0, str(timing.SQUARE): 99.0}) == 2.0     # the square left out
+
+
+def test_provenance_records_the_commit_and_versions(tmp_path):
+    meta = timing.provenance("benchmarks.lstm", ["--json", "x y.json"])
+    assert meta["command"] == "python -m benchmarks.lstm --json 'x y.json'"
+    assert meta["versions"]["keras"] == keras.__version__ and meta["started"]
+    head = subprocess.run(["git", "-C", str(timing.ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
+    if head.returncode == 0: assert meta["commit"].split("+")[0] == head.stdout.strip()
+    else: assert meta["commit"] is None
+    timing.write_result(tmp_path / "r.json", [{"a": 1}], meta)
+    assert json.loads((tmp_path / "r.json").read_text()) == meta | {"rows": [{"a": 1}]}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]                  # no temporary file left
 
 
 def test_each_epoch_is_priced_at_the_rates_beside_it():
@@ -33,7 +45,7 @@ def test_each_epoch_is_priced_at_the_rates_beside_it():
     r = {"flops": {"output": 1.5e9, "lstm": 0.5e9}, "rates_gflops": rates, "epochs_s": [9.0, 1.0, 2.0], "epoch_s": 1.5,
          "rates_beside_epochs_gflops": [4.0, 2.0, 1.0, 1.0]}
     p = bench.priced(r)
-    assert bench.shaped_rate(rates) == 2.0 and p["bound_s"] == 1.0 and p["ratio"] == 1.5
+    assert timing.mean_rate(rates) == 2.0 and p["bound_s"] == 1.0 and p["ratio"] == 1.5
     assert p["bound_square_s"] == 0.25 and p["ratio_square"] == 6.0
     # epoch 2 (1 s) between rates 2 and 1: bound 2 / 1.5 s; epoch 3 (2 s) between 1 and 1: bound 2 s
     assert p["ratios_beside"] == [0.75, 1.0] and p["ratio_beside"] == 0.875
@@ -118,8 +130,9 @@ def test_each_configuration_is_saved_as_it_ends(tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "priced", lambda r: {"ratio_segments": 1.0})
     path = tmp_path / "run.json"
     assert bench.main(["--configs", "3,1", "--json", str(path)]) == 1
-    import json
-    assert json.loads(path.read_text()) == [{"epoch_s": 1.0, "n": 1, "ratio_segments": 1.0}]
+    doc = json.loads(path.read_text())
+    assert doc["rows"] == [{"epoch_s": 1.0, "n": 1, "ratio_segments": 1.0}]
+    assert doc["command"] == f"python -m benchmarks.lstm --configs 3,1 --json {path}" and "commit" in doc and doc["versions"]
     assert not (tmp_path / "run.json.tmp").exists()
 
 
@@ -128,8 +141,7 @@ def test_quality_trains_each_batch_size(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(bench, "QUALITY_EPOCHS", 2)
     monkeypatch.setattr(bench, "QUALITY_BATCHES", (32, 64))
     assert bench.main(["--quality", "--users", "150", "--json", str(tmp_path / "q.json")]) == 0
-    import json
-    rows = json.loads((tmp_path / "q.json").read_text())
+    rows = json.loads((tmp_path / "q.json").read_text())["rows"]
     assert [r["batch_size"] for r in rows] == [32, 64]
     assert [r["learning_rate"] for r in rows] == [pytest.approx(bench.learning_rate_for(32)), pytest.approx(bench.learning_rate_for(64))]
     for r in rows:

@@ -1,18 +1,15 @@
-"""scripts/bench_sasrec.py at a tiny size, so that the benchmark cannot rot between full runs."""
-import importlib.util
+"""`benchmarks.sasrec` and `benchmarks.reproduce_sasrec` at a tiny size, so that they cannot rot between full runs."""
+import json
 import subprocess
-import sys
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
+from benchmarks import reproduce_sasrec as repro
+from benchmarks import sasrec as bench
 from seqrec_nb.data import NextItemBatches
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "scripts"))
-spec = importlib.util.spec_from_file_location("bench_sasrec", Path(__file__).parent.parent / "scripts" / "bench_sasrec.py")
-bench = importlib.util.module_from_spec(spec); spec.loader.exec_module(bench)
 
 
 def test_flop_count_by_hand():
@@ -35,15 +32,13 @@ def test_one_configuration_runs_on_real_data():
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="one backend is enough for the script's plumbing")
-def test_reproduction_script_runs_and_reports(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("reproduce_sasrec", Path(__file__).parent.parent / "scripts" / "reproduce_sasrec.py")
-    repro = importlib.util.module_from_spec(spec); spec.loader.exec_module(repro)
+def test_reproduction_runs_and_reports(tmp_path, capsys):
     out = tmp_path / "r.json"
     assert repro.main(["--users", "300", "--epochs", "2", "--checkpoint-dir", str(tmp_path / "ck"), "--json", str(out)]) == 0
-    import json
     r = json.loads(out.read_text())
     assert r["epochs"] == 2 and set(r["results"]) == {"Popularity", "MarkovChain", "SASRec"}
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True)
+    assert r["command"].startswith("python -m benchmarks.reproduce_sasrec --users 300") and r["versions"]["keras"]
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True)
     if head.returncode == 0: assert r["commit"].split("+")[0] == head.stdout.strip()   # the code the numbers came from
     else: assert r["commit"] is None
     assert 0 <= r["results"]["SASRec"]["sampled NDCG@10"] <= 1

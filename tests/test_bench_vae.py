@@ -1,18 +1,10 @@
-"""scripts/bench_vae.py at a tiny size, so that the benchmark cannot rot between full runs."""
-import importlib.util
-import sys
-from pathlib import Path
-
+"""`benchmarks.vae` at a tiny size, so that the benchmark cannot rot between full runs."""
 import keras
 import numpy as np
 import pytest
 
-from seqrec_nb.data import NextItemBatches
-from seqrec_nb.data import BagBatches
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "scripts"))
-spec = importlib.util.spec_from_file_location("bench_vae", Path(__file__).parent.parent / "scripts" / "bench_vae.py")
-bench = importlib.util.module_from_spec(spec); spec.loader.exec_module(bench)
+from benchmarks import vae as bench
+from seqrec_nb.data import BagBatches, NextItemBatches
 
 
 def test_bag_flop_count_by_hand():

@@ -1,12 +1,8 @@
-"""scripts/compare_losses.py at a tiny size: one row per loss, every protocol, and a rerun keeps what is done."""
-import importlib.util
+"""`benchmarks.compare_losses` at a tiny size: one row per loss, every protocol, and a rerun keeps what is done."""
 import json
-from pathlib import Path
 
+from benchmarks import compare_losses as cl
 from seqrec_nb.data import synthetic_log
-
-spec = importlib.util.spec_from_file_location("compare_losses", Path(__file__).parent.parent / "scripts" / "compare_losses.py")
-cl = importlib.util.module_from_spec(spec); spec.loader.exec_module(cl)
 
 
 def test_three_losses_written_and_kept_on_rerun(tmp_path, capsys):
@@ -23,6 +19,7 @@ def test_three_losses_written_and_kept_on_rerun(tmp_path, capsys):
         assert all(0 <= row[f"{p} NDCG@10"] <= 1 for p in ("full", "unseen"))
         assert "sampled NDCG@10" not in row                     # 40 items: no 100 distinct negatives per user
     assert doc["meta"]["epochs"] == 1 and doc["meta"]["items"] == 40
+    assert doc["meta"]["command"].startswith("python -m benchmarks.compare_losses --model lstm") and doc["meta"]["versions"]
     capsys.readouterr()
     assert cl.main(argv) == 0                                   # the same settings: nothing is trained again
     assert "kept from" in capsys.readouterr().err

@@ -1,13 +1,10 @@
-"""scripts/profile_lstm_step.py at a tiny size, so that the profile cannot rot between full runs."""
-import importlib.util
+"""`benchmarks.lstm_profile` at a tiny size, so that the profile cannot rot between full runs."""
 import json
-from pathlib import Path
 
 import keras
 import pytest
 
-spec = importlib.util.spec_from_file_location("profile_lstm_step", Path(__file__).parent.parent / "scripts" / "profile_lstm_step.py")
-prof = importlib.util.module_from_spec(spec); spec.loader.exec_module(prof)
+from benchmarks import lstm_profile as prof
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the script times TensorFlow graphs")
@@ -19,6 +16,7 @@ def test_each_stage_is_timed_on_real_data(capsys, tmp_path):
     assert "optimizer" in capsys.readouterr().out
     saved = json.loads((tmp_path / "p.json").read_text())
     assert list(saved["cumulative_s"]) == list(prof.STAGES) and saved["epochs"] == 1
+    assert saved["command"].startswith("python -m benchmarks.lstm_profile") and "commit" in saved and saved["versions"]
 
 
 @pytest.mark.skipif(keras.backend.backend() == "tensorflow", reason="only the refusal is tested off TensorFlow")

@@ -19,9 +19,9 @@ import pytest
 from browser import SCREENSHOTS, PageProblems, chromium, serve
 from docutils.nodes import make_id
 
+from scripts.build_site import chapter_notebooks, output_page
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-from build_site import chapter_notebooks, output_page  # noqa: E402
 
 # After MathJax has run, no TeX delimiters may be left in the visible text of a page.
 RAW_MATH = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$|(?<![\w$])\$[^$\s][^$\n]*?\$(?![\w$])")

@@ -1,23 +1,25 @@
 """How late each training epoch starts on TensorFlow: Keras reading a `PyDataset` itself (an autotuned `tf.data`
 pipeline) against `seqrec_nb.train.fit` (its own pipeline, autotuning off), side by side in one run.
 
-    python scripts/bench_fit_input.py                  # 6 epochs each way (a few minutes on 2 CPU cores)
-    python scripts/bench_fit_input.py --users 300 --epochs 2    # a smoke run
+    python -m benchmarks.fit_input --json results/bench/fit_input.json   # 6 epochs each way (a few minutes on 2 CPU cores)
+    python -m benchmarks.fit_input --users 300 --epochs 2                # a smoke run
 
 Both train the same small next-item GRU, built afresh, on the same synthetic log. Per epoch it records the *start
 delay*, from Keras' epoch start (`on_epoch_begin`) to the start of the epoch's first training step, and the steps'
 own time, from there to the epoch's end. When Keras reads the `PyDataset` itself, dropping the previous epoch's
 iterator, which happens in that gap, can wait on tf.data's autotuning thread with the CPU idle. Each way runs in its
-own process, so that neither inherits the other's tf.data threads.
+own process, so that neither inherits the other's tf.data threads. The file written records the commit of the
+code, the package versions and the command (`benchmarks.timing`).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import time
+
+from benchmarks.timing import provenance, run_in_subprocess, write_result
 
 WAYS = ("keras", "seqrec_nb")
 
@@ -50,15 +52,6 @@ def run_way(way: str, users: int, epochs: int, seed: int = 0) -> dict:
     return {"way": way, "backend": keras.backend.backend(), "batches": len(batches), "start_delay_s": delay, "steps_s": steps}
 
 
-def run_in_subprocess(way: str, users: int, epochs: int) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--way", way, "--users", str(users), "--epochs", str(epochs)],
-                         capture_output=True, text=True)
-    lines = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
-    if out.returncode or not lines:
-        raise RuntimeError(f"{way}: the run failed (exit {out.returncode}):\n{out.stderr[-3000:]}")
-    return json.loads(lines[-1][len("RESULT "):])
-
-
 def table(rows) -> str:
     "The side-by-side table: per way, the start delays and the steps' median time, over the epochs after the first."
     head = f"{'input':10s} {'epochs':>6s} {'delay median s':>14s} {'delay max s':>11s} {'late > 1 s':>10s} {'steps median s':>14s}"
@@ -76,19 +69,23 @@ def main(argv=None) -> int:
     p.add_argument("--users", type=int, default=20_000, help="users in the synthetic log (default 20,000)")
     p.add_argument("--epochs", type=int, default=6, help="epochs each way (at least 2; default 6)")
     p.add_argument("--ways", nargs="+", choices=WAYS, default=list(WAYS), help="which ways, in this order (default: both, keras first)")
-    p.add_argument("--way", choices=WAYS, help=argparse.SUPPRESS)
+    p.add_argument("--one", choices=WAYS, help=argparse.SUPPRESS)
     p.add_argument("--json", help="also write the results to this file")
     args = p.parse_args(argv)
     if args.epochs < 2: p.error(f"--epochs {args.epochs}: at least 2 (the first epoch's start is not compared)")
-    if args.way:
-        print("RESULT " + json.dumps(run_way(args.way, args.users, args.epochs)))
+    if args.one:
+        print("RESULT " + json.dumps(run_way(args.one, args.users, args.epochs)))
         return 0
-    rows = [run_in_subprocess(w, args.users, args.epochs) for w in args.ways]
+    meta = provenance("benchmarks.fit_input", sys.argv[1:] if argv is None else list(argv)) if args.json else {}
+    rows = []
+    for way in args.ways:
+        r = run_in_subprocess("benchmarks.fit_input", [way], extra=["--users", str(args.users), "--epochs", str(args.epochs)])
+        if r is None: return 1
+        rows.append(r)
     print(f"Epochs 2 to {args.epochs}: start delay and training steps, {rows[0]['batches']} batches an epoch, "
           f"backend {rows[0]['backend']}\n")
     print(table(rows))
-    if args.json:
-        with open(args.json, "w") as f: json.dump(rows, f, indent=1)
+    if args.json: write_result(args.json, rows, meta)
     return 0
 
 

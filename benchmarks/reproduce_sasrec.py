@@ -1,36 +1,24 @@
 """Reproduce SASRec (Kang & McAuley, ICDM 2018) on the Games log at the paper's settings, as the flagged cells of
 `nbs/30_attention.ipynb` do, and print the test metrics under both protocols beside the paper's.
 
-    python scripts/reproduce_sasrec.py                      # the paper's settings: BCE, 200 epochs at most
-    python scripts/reproduce_sasrec.py --loss softmax       # the full softmax instead of one negative per position
-    python scripts/reproduce_sasrec.py --json results/sasrec_games.json
-    python scripts/reproduce_sasrec.py --style reference    # the blocks and initialisation of the authors' code
-    python scripts/reproduce_sasrec.py --style reference --padded   # ... and its batches: random users, padded to 50
+    python -m benchmarks.reproduce_sasrec                      # the paper's settings: BCE, 200 epochs at most
+    python -m benchmarks.reproduce_sasrec --loss softmax       # the full softmax instead of one negative per position
+    python -m benchmarks.reproduce_sasrec --json results/sasrec_games.json
+    python -m benchmarks.reproduce_sasrec --style reference    # the blocks and initialisation of the authors' code
+    python -m benchmarks.reproduce_sasrec --style reference --padded   # ... and its batches: random users, padded to 50
 
 Training stops early when validation NDCG@10 (sampled protocol) has not improved for `--patience` epochs,
 with the best weights restored. A checkpoint folder (`--checkpoint-dir`, default in the user cache) lets a
-killed run resume where it stopped.
+killed run resume where it stopped. The file written records the commit of the code, the package versions and
+the command (`benchmarks.timing`).
 """
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import time
-from pathlib import Path
 
-
-def source_commit() -> str | None:
-    """The checkout's commit, with `+changes` when the code that trains (the package, the scripts, the
-    dependencies) differs from it; None outside a git checkout."""
-    here = Path(__file__).resolve().parent
-    git = lambda *a: subprocess.run(["git", *a], cwd=here, capture_output=True, text=True, check=True).stdout.strip()
-    try:
-        commit = git("rev-parse", "--short", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no", "--", "../seqrec_nb", "../scripts", "../pyproject.toml")
-    except (OSError, subprocess.CalledProcessError): return None
-    return commit + ("+changes" if dirty else "")
+from benchmarks.timing import provenance, write_json
 
 
 def main(argv=None) -> int:
@@ -47,7 +35,8 @@ def main(argv=None) -> int:
     p.add_argument("--checkpoint-dir", default=None)
     p.add_argument("--json", help="also write the results to this file")
     args = p.parse_args(argv)
-    commit = source_commit()            # before training: the checkout may change while it runs
+    # the commit before training: the checkout may change while it runs
+    meta = provenance("benchmarks.reproduce_sasrec", sys.argv[1:] if argv is None else list(argv)) if args.json else {}
 
     import keras
     from platformdirs import user_cache_dir
@@ -88,9 +77,9 @@ def main(argv=None) -> int:
         print(f"{name:22s} {r['sampled HR@10']:14.4f} {r['sampled NDCG@10']:16.4f} {r['full HR@10']:11.4f} {r['full NDCG@10']:13.4f}")
     print(f"{'SASRec (paper)':22s} {0.7410:14.4f} {0.5360:16.4f}")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"loss": args.loss, "style": args.style, "epochs": epochs, "best_epoch": best, "seconds": seconds, "seed": args.seed, "padded": args.padded,
-                       "commit": commit, "backend": keras.backend.backend(), "results": rows, "history": rec.history}, f, indent=1)
+        write_json(args.json, meta | {"loss": args.loss, "style": args.style, "epochs": epochs, "best_epoch": best,
+                                      "seconds": seconds, "seed": args.seed, "padded": args.padded,
+                                      "backend": keras.backend.backend(), "results": rows, "history": rec.history})
     return 0
 
 

@@ -1,51 +1,49 @@
 """Benchmark one training epoch of `LSTMRec` on the Games log: full versus sampled softmax, with and without
-XLA (`jit_compile`), against the epoch's FLOP count and this machine's measured matrix-multiply rate.
+XLA (`jit_compile`), against the epoch's FLOP count and the machine's measured matrix-multiply rate.
 
-    python scripts/bench_lstm.py                     # the whole table (30 to 60 minutes on 2 CPU cores, as the machine goes)
-    python scripts/bench_lstm.py --batches 20        # a quick smoke run on the first 20 batches
-    python scripts/bench_lstm.py --quality           # what the batch sizes train: the full softmax, 4 epochs at each (about 10 minutes)
+    python -m benchmarks.lstm --json results/bench/lstm.json    # the whole table (30 to 60 minutes on 2 CPU cores)
+    python -m benchmarks.lstm --batches 20                      # a quick smoke run on the first 20 batches
+    python -m benchmarks.lstm --quality --json results/bench/lstm_quality.json   # what the batch sizes train (about 10 minutes)
 
 Each configuration runs in its own process (so its peak memory is its own) for four epochs: the first
-includes tracing and compilation; the table reports the median of the other three, the steady state (one
-epoch alone misled before). Training goes through `seqrec_nb.train.fit`, as `LSTMRec.fit` does.
+includes tracing and compilation; the table reports the median of the other three, the steady state. Training
+goes through `seqrec_nb.train.fit`, as `LSTMRec.fit` does.
 
-An epoch is timed in segments of `SEGMENT` steps, each from its first step's start to its last step's end, and the
-output layer's product rate is measured between segments (outside them): this shared machine's rate moves faster
-than an epoch lasts (in run J, 2026-12-02, between 48 and 70 GFLOP/s within one configuration's three measured
-epochs; the report prints that range). Each epoch is priced three ways: at the rates
-measured after training (`ratio`), at the rates measured just before and just after the epoch (`ratio~`), and each
-segment at the rates measured just before and just after it (`ratio^`). The epoch's wall time from Keras' epoch start
-(measurements included) and the wait from there to its first step are kept too: until `fit` fed Keras its own
-`tf.data` pipeline (autotuning off), Keras' start of an epoch on TensorFlow sometimes waited (up to 39 s in run C),
-with the CPU idle, for the previous epoch's autotuned iterator to shut down. Peak memory includes the rate
-measurement's operands, made directly in float32 since run I; earlier runs drew them in float64 first (a 2,048 by
-23,716 draw is 388 MB before its float32 copy), so peak memory is not comparable with theirs. FLOPs count the
-matrix products the implementation performs, padded positions included: the output layer
-(`6 P d (N+1)` for the full softmax: forward, and the two backward products; `6 P d (K+1)` for K
-sampled candidates) and the LSTM (`48 d^2` per position: the input and recurrent products, forward and
-backward). The bound is FLOPs / rate, with the rate measured here, in this process's backend, on the
-output layer's own shapes and on a square product. The check the chapter states: a full-softmax epoch
-takes at most 1.5x its bound.
+FLOPs count the matrix products the implementation performs, padded positions included: the output layer
+(`6 P d (N+1)` for the full softmax: forward, and the two backward products; `6 P d (K+1)` for K sampled
+candidates) and the LSTM (`48 d^2` per position: the input and recurrent products, forward and backward). The
+bound is FLOPs / rate, the rate measured in the same process, in its backend, on the output layer's three
+product shapes (2,048 rows) and, for comparison, on a square product. A machine's speed can move faster than an
+epoch lasts, so an epoch is timed in segments of `SEGMENT` steps, each from its first step's start to its last
+step's end, with the output layer's product rate measured between segments (outside them). Each epoch is priced
+three ways: at the rates measured after training (`ratio`), at the rates measured just before and just after the
+epoch (`ratio~`), and each segment at the rates measured just before and just after it (`ratio^`), the pricing
+that follows the machine's speed most closely. The epoch's wall time from Keras' epoch start and the wait from
+there to its first step are kept too. Peak memory includes the rate measurement's operands. The target the
+chapter states: a full-softmax epoch takes at most 1.5x its bound.
 
 The fixed hyper-parameters (`HYPER`) train in batches of 256 sequences at a learning rate of 1e-2: twice
 `LSTMRec`'s defaults (SASRec's 128 sequences at 5e-3), the learning rate scaled with the batch
-(`learning_rate_for`). A step pays some costs whatever its size (Adam's passes over the two item tables, the LSTM's
-time steps one after another, Keras' own work); in batches of 256 they are shared by twice the positions. One row
-keeps the defaults' batch of 128 beside them. `--quality` checks that the larger batch is not bought with a worse
-model: it trains the full softmax for `QUALITY_EPOCHS` epochs at each batch size of `QUALITY_BATCHES` and reports the
-validation NDCG@10 after each epoch and the test metrics. The full softmax trains through `chunked_softmax_loss` (as `LSTMRec` does); the
-table also has it trained from the whole logits (`NextItemNet.softmax_chunk = None`), side by side.
+(`learning_rate_for`). A step pays some costs whatever its size (Adam's passes over the two item tables, the
+LSTM's time steps one after another, Keras' own work); in batches of 256 they are shared by twice the positions.
+One row keeps the defaults' batch of 128 beside them. `--quality` checks that the larger batch is not bought
+with a worse model: it trains the full softmax for `QUALITY_EPOCHS` epochs at each batch size of
+`QUALITY_BATCHES` and reports the validation NDCG@10 after each epoch and the test metrics. The full softmax
+trains through `chunked_softmax_loss` (as `LSTMRec` does); the table also has it trained from the whole logits
+(`NextItemNet.softmax_chunk = None`), side by side.
+
+Every file written records the commit of the code, the package versions and the command (`benchmarks.timing`).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
 import statistics
-import subprocess
 import sys
 import time
+
+from benchmarks.timing import (SQUARE, first_batches, matmul_rates, mean_rate, provenance, rss_mib, run_in_subprocess,
+                               write_result)
 
 MEASURED_EPOCHS = 3                  # after the first; the table reports their median
 SEGMENT = 40                         # training steps between two measurements of the product rate inside an epoch
@@ -71,50 +69,6 @@ def learning_rate_for(batch_size: int) -> float:
 def hyper_for(batch_size: int, **changes) -> dict:
     "`HYPER` with `changes`, in batches of `batch_size` at the learning rate paired with it."
     return HYPER | changes | {"batch_size": batch_size, "learning_rate": learning_rate_for(batch_size)}
-
-
-def _rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _batches_limited(batches, n):
-    "The first `n` batches of `batches` only (a quick run); `None` keeps all."
-    if n is None: return batches
-    import keras
-
-    class First(keras.utils.PyDataset):
-        def __init__(self): super().__init__()
-        def __len__(self): return min(n, len(batches))
-        def __getitem__(self, i): return batches[i]
-        def on_epoch_end(self): batches.on_epoch_end()
-    return First()
-
-
-def matmul_rates(shapes, repeats: int = 7) -> dict:
-    "Median float32 GFLOP/s of `keras.ops.matmul` for each `(m, k, n)` in `shapes`, on the current backend."
-    import keras
-    import numpy as np
-    out = {}
-    for m, k, n in shapes:
-        # constant operands: a product's speed does not depend on the values (normal draws and constants, timed
-        # interleaved on the output layer's shapes, gave the same rates within the noise; 2026-12-02), and drawing a
-        # 2048 x 23,716 matrix took about a second, longer than its products: too slow for the rates measured inside epochs
-        a, b = keras.ops.full((m, k), 0.5, dtype="float32"), keras.ops.full((k, n), 0.5, dtype="float32")
-        keras.ops.convert_to_numpy(keras.ops.matmul(a, b)[0, 0])          # warm-up
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            c = keras.ops.matmul(a, b)
-            keras.ops.convert_to_numpy(c[0, 0])        # wait for the result (asynchronous backends)
-            times.append(time.perf_counter() - t0)
-        out[(m, k, n)] = 2 * m * k * n / np.median(times) / 1e9
-    return out
-
-
-def shaped_rate(rates: dict) -> float:
-    "The mean rate of the output layer's three product shapes in `rates` (as `matmul_rates` returns it, keys tuples or strings)."
-    shaped = [v for k, v in rates.items() if str(k) != "(2048, 2048, 2048)"]
-    return sum(shaped) / len(shaped)
 
 
 def step_positions(batches, n_batches: int | None = None) -> list:
@@ -158,15 +112,15 @@ def run_one(loss: str, jit: bool, n_batches: int | None, dim: int = HYPER["dim"]
     net = rec.build_net(split.n_items)
     net.set_sampler(batches.popularity)
     if not chunked: net.softmax_chunk = None
-    rss_before = _rss_mib()
+    rss_before = rss_mib()
     rate_shapes = [(2048, dim, split.n_items + 1), (2048, split.n_items + 1, dim), (dim, 2048, split.n_items + 1),
-                   (2048, 2048, 2048)]
+                   SQUARE]
     # the output layer's product rate just before the first epoch and after each one (outside the timed epochs): on a
-    # shared machine whose speed drifts, each epoch is priced at the rates measured on either side of it
-    def rate_now(): return shaped_rate(matmul_rates(rate_shapes[:3], repeats=3))
+    # machine whose speed drifts, each epoch is priced at the rates measured on either side of it
+    def rate_now(): return mean_rate(matmul_rates(rate_shapes[:3], repeats=3))
     per_position = sum(flops_per_position(split.n_items, loss, dim, HYPER["n_negatives"]).values())
     begin, wait, timer, wall, segments, beside = {}, {}, {}, {}, {}, [rate_now()]
-    data = _batches_limited(batches, n_batches)
+    data = first_batches(batches, n_batches)
     every = SEGMENT or len(data)                        # steps per segment; 0: the whole epoch
 
     class Timer(keras.callbacks.Callback):
@@ -202,7 +156,7 @@ def run_one(loss: str, jit: bool, n_batches: int | None, dim: int = HYPER["dim"]
             "epochs_s": [timer[e] for e in range(1 + MEASURED_EPOCHS)],
             "epochs_wall_s": [wall[e] for e in range(1 + MEASURED_EPOCHS)], "epochs_start_wait_s": [wait[e] for e in range(1 + MEASURED_EPOCHS)],
             "segments": [segments[e] for e in range(1 + MEASURED_EPOCHS)], "sequences": n_seq, "final_loss": hist.history["loss"][-1],
-            "peak_rss_mib": _rss_mib(), "rss_before_training_mib": rss_before,
+            "peak_rss_mib": rss_mib(), "rss_before_training_mib": rss_before,
             "flops": flops, "rates_gflops": {str(k): v for k, v in rates.items()}, "rates_beside_epochs_gflops": beside}
 
 
@@ -214,14 +168,14 @@ def priced(r: dict) -> dict:
     and, where `r` has them, `ratios_segments` (each measured epoch against the sum of its segments' bounds, each
     segment's FLOPs priced at the mean of the rates measured just before and just after it) with their median."""
     rates, total = r["rates_gflops"], (r["flops"]["output"] + r["flops"]["lstm"]) / 1e9
-    bound, bound_sq = total / shaped_rate(rates), total / rates["(2048, 2048, 2048)"]
+    bound, bound_sq = total / mean_rate(rates), total / rates[str(SQUARE)]
     beside = r["rates_beside_epochs_gflops"]          # before epoch 1, then after each epoch
     # each epoch's own FLOPs where its segments counted them (a run on the first batches only sees other batches each epoch)
     totals = [sum(seg["gflop"] for seg in epoch) for epoch in r["segments"]] if "segments" in r else [total] * len(r["epochs_s"])
     ratios_beside = [r["epochs_s"][e] * (beside[e] + beside[e + 1]) / 2 / totals[e] for e in range(1, len(r["epochs_s"]))]
     out = {"bound_s": bound, "ratio": r["epoch_s"] / bound, "bound_square_s": bound_sq, "ratio_square": r["epoch_s"] / bound_sq,
            "ratios_beside": ratios_beside, "ratio_beside": statistics.median(ratios_beside)}
-    if "segments" in r:          # runs before 2026-12-02 timed whole epochs only
+    if "segments" in r:          # a record without segments timed whole epochs only
         ratios = [sum(seg["s"] for seg in epoch) / sum(seg["gflop"] * 2 / (seg["rate_before"] + seg["rate_after"]) for seg in epoch)
                   for epoch in r["segments"][1:]]
         out |= {"ratios_segments": ratios, "ratio_segments": statistics.median(ratios)}
@@ -234,7 +188,7 @@ def run_quality(batch_size: int, users: int | None = None, epochs: int | None = 
     its validation NDCG@10 after each epoch (the sampled protocol, as chapter 20's comparison), its test HR@10 and
     NDCG@10 under both protocols, and the seconds `fit` took (validation included; not a benchmark: one run). With
     `patience=epochs` every epoch trains; `fit` still restores the weights of the best validation epoch, which is the
-    last one where validation improved every epoch (as it did in the kept run)."""
+    last one where validation improved."""
     from seqrec_nb.data import leave_one_out, load_sasrec_txt
     from seqrec_nb.evaluate import evaluate
     from seqrec_nb.lstm import LSTMRec
@@ -272,25 +226,6 @@ def quality_report(rows: list) -> None:
           "fit s: one run, validation included, not a timing")
 
 
-def write_json(path: str, rows: list) -> None:
-    "Write `rows` to `path` through a temporary file, so that a run stopped while writing keeps the previous version whole."
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f: json.dump(rows, f, indent=1)
-    os.replace(tmp, path)
-
-
-def run_in_subprocess(script: str, one_args: list, batches: int | None, extra: list = ()) -> dict | None:
-    """Run `script --one *one_args *extra` in a fresh process (so its peak memory is its own) and return the dict it
-    prints on its `RESULT ` line; None (with the child's stderr printed) when it fails."""
-    cmd = [sys.executable, script, "--one", *one_args, *extra] + (["--batches", str(batches)] if batches else [])
-    res = subprocess.run(cmd, capture_output=True, text=True, env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"})
-    line = [ln for ln in res.stdout.splitlines() if ln.startswith("RESULT ")]
-    if res.returncode != 0 or not line:
-        print(f"{' '.join(one_args)} failed:\n{res.stderr[-3000:]}", file=sys.stderr)
-        return None
-    return json.loads(line[0][len("RESULT "):])
-
-
 def main(argv=None) -> int:
     global SEGMENT
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -313,9 +248,11 @@ def main(argv=None) -> int:
     if args.quality and (args.configs is not None or args.batches is not None or args.one):
         p.error("--quality trains whole epochs of the full softmax at QUALITY_BATCHES: --configs, --batches and --one do not apply")
     if args.one and args.configs is not None: p.error("--one runs one configuration: --configs does not apply")
+    # the commit before training: the checkout may change while the benchmark runs
+    meta = provenance("benchmarks.lstm", sys.argv[1:] if argv is None else list(argv)) if args.json else {}
     if args.quality:
         rows = [run_quality(batch, args.users) for batch in QUALITY_BATCHES]
-        if args.json: write_json(args.json, rows)
+        if args.json: write_result(args.json, rows, meta)
         quality_report(rows)
         return 0
     if args.one:
@@ -329,13 +266,13 @@ def main(argv=None) -> int:
     configs = [CONFIGS[i] for i in picked]
     rows = []
     for loss, jit, dim, chunked, batch in configs:
-        r = run_in_subprocess(__file__, [loss, "1" if jit else "0", str(dim), "1" if chunked else "0", str(batch)], args.batches,
+        r = run_in_subprocess("benchmarks.lstm", [loss, "1" if jit else "0", str(dim), "1" if chunked else "0", str(batch)], args.batches,
                               ["--segment", str(args.segment)])
         if r is None: return 1
         rows.append(r | priced(r))
         print(f"  done: {loss:16s} jit={jit!s:5s} dim={dim} chunked={chunked!s:5s} batch={batch} epoch {r['epoch_s']:.1f} s, "
               f"ratio^ {rows[-1]['ratio_segments']:.2f}", file=sys.stderr, flush=True)
-        if args.json: write_json(args.json, rows)       # after each configuration: a failure later loses none of them
+        if args.json: write_result(args.json, rows, meta)       # after each configuration: a failure later loses none of them
 
     print(f"LSTMRec, one epoch on Games ({rows[0]['sequences']:,} training sequences), backend {rows[0]['backend']}, "
           f"hyper-parameters {HYPER} (dim, batch size and learning rate as in the table); steady state: the median of epochs 2 to {1 + MEASURED_EPOCHS}\n")
@@ -354,7 +291,7 @@ def main(argv=None) -> int:
     segment_words = f"{args.segment} steps" if args.segment else "a whole epoch (--segment 0)"
     print("\nmatmul rates measured (GFLOP/s, float32, keras.ops.matmul):",
           ", ".join(f"{k}: {v:.0f}" for k, v in r0["rates_gflops"].items()))
-    print("peak MiB: the process's peak resident memory; +MiB: its growth during training (this machine has no GPU)")
+    print("peak MiB: the process's peak resident memory; +MiB: its growth during training")
     print("bound = FLOPs / mean rate of the output layer's three product shapes, measured after training; bound* = FLOPs / "
           "square-matmul rate;\nratio~ = median over the measured epochs of epoch / bound, the bound priced at the mean of "
           "the rates measured just before and just after that epoch;\nratio^ = the same with each segment of "

@@ -1,9 +1,9 @@
 """Benchmark one training epoch of Mult-VAE, Mult-DAE and the sequential VAE (`SeqVAE`) on the Games log at their
-default settings, with and without XLA (`jit_compile`), against the epoch's FLOP count and this machine's measured
-matrix-multiply rate. There is no target to meet: the script prints epoch time and peak memory.
+default settings, with and without XLA (`jit_compile`), against the epoch's FLOP count and the machine's measured
+matrix-multiply rate. There is no target to meet: the module prints epoch time and peak memory.
 
-    python scripts/bench_vae.py                      # the whole table (six configurations, two epochs each)
-    python scripts/bench_vae.py --batches 2          # a quick smoke run on the first 2 batches
+    python -m benchmarks.vae --json results/bench/vae.json   # the whole table (six configurations, two epochs each)
+    python -m benchmarks.vae --batches 2                    # a quick smoke run on the first 2 batches
 
 Each configuration runs in its own process (so its peak memory is its own) for two epochs; the table reports the
 second (the steady state) and the first (which includes tracing and compilation). FLOPs count the matrix
@@ -15,24 +15,22 @@ VAE, per batch of P = B T positions (batches cut to their longest history, maxle
 forward `2 P (6 d^2)` for the GRU's input and recurrent products (three gates each), `2 P d 2L` into the
 latent, `2 P L d` out of it, and `2 P d N` for the full-softmax output layer. The bound is FLOPs / rate, the
 rate measured in the same process on the output layer's shape (B users x H -> N for the bag models, 2048
-positions x d -> N for SeqVAE); a square 2048 product is measured for comparison.
+positions x d -> N for SeqVAE); a square 2048 product is measured for comparison. The file written records the
+commit of the code, the package versions and the command (`benchmarks.timing`).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_lstm import _batches_limited, _rss_mib, matmul_rates, run_in_subprocess        # noqa: E402
+from benchmarks.timing import (SQUARE, epoch_timer, first_batches, matmul_rates, provenance, rss_mib, run_in_subprocess,
+                               write_result)
 
 MODELS = {"vae": "Mult-VAE", "dae": "Mult-DAE", "seqvae": "SeqVAE"}
 CONFIGS = [(model, jit) for model in MODELS for jit in (False, True)]
 SETTINGS = {"vae": dict(hidden=600, latent=200, batch_size=500), "dae": dict(hidden=600, latent=200, batch_size=500, variational=False),
             "seqvae": dict(dim=64, latent=64, batch_size=128, maxlen=50)}
-SQUARE = (2048, 2048, 2048)
 
 
 def bag_epoch_flops(batches, hidden: int, latent: int, variational: bool, n_batches: int | None = None) -> dict:
@@ -75,18 +73,13 @@ def run_one(model: str, jit: bool, n_batches: int | None) -> dict:
         flops = bag_epoch_flops(batches, s["hidden"], s["latent"], s.get("variational", True), n_batches)
         out_shape = (s["batch_size"], s["hidden"], split.n_items + 1)
     net = rec.build_net(split.n_items)
-    rss_before, timer = _rss_mib(), {}
-
-    class Timer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            batches.set_epoch(epoch)                # each epoch its own shuffle, as seqrec_nb.train.fit does
-            timer[epoch] = time.perf_counter()
-        def on_epoch_end(self, epoch, logs=None): timer[epoch] = time.perf_counter() - timer[epoch]
-    hist = net.fit(_batches_limited(batches, n_batches), epochs=2, verbose=0, shuffle=False, callbacks=[Timer()])
-    peak = _rss_mib()                               # before the matmul probe, whose operands are large
+    rss_before = rss_mib()
+    timer = epoch_timer(batches.set_epoch)          # each epoch its own shuffle, as seqrec_nb.train.fit does
+    hist = net.fit(first_batches(batches, n_batches), epochs=2, verbose=0, shuffle=False, callbacks=[timer])
+    peak = rss_mib()                                # before the matmul probe, whose operands are large
     rates = matmul_rates([out_shape, SQUARE])
     return {"model": model, "jit_compile": jit, "jit_used": bool(net.jit_compile), "backend": keras.backend.backend(),
-            "n_items": split.n_items, "first_epoch_s": timer[0], "epoch_s": timer[1], "rows": flops["rows"],
+            "n_items": split.n_items, "first_epoch_s": timer.seconds[0], "epoch_s": timer.seconds[1], "rows": flops["rows"],
             "final_loss": hist.history["loss"][-1], "peak_rss_mib": peak, "rss_before_training_mib": rss_before,
             "flops": flops, "rate_shape": list(out_shape), "rate_gflops": rates[out_shape], "square_gflops": rates[SQUARE]}
 
@@ -100,9 +93,11 @@ def main(argv=None) -> int:
     if args.one:
         print("RESULT " + json.dumps(run_one(args.one[0], args.one[1] == "1", args.batches)))
         return 0
+    # the commit before training: the checkout may change while the benchmark runs
+    meta = provenance("benchmarks.vae", sys.argv[1:] if argv is None else list(argv)) if args.json else {}
     rows = []
     for model, jit in CONFIGS:
-        r = run_in_subprocess(__file__, [model, str(int(jit))], args.batches)
+        r = run_in_subprocess("benchmarks.vae", [model, str(int(jit))], args.batches)
         if r is None: return 1
         rows.append(r)
         print(f"  done: {MODELS[model]:8s} jit={jit!s:5s} epoch {r['epoch_s']:.1f} s", file=sys.stderr, flush=True)
@@ -133,8 +128,7 @@ def main(argv=None) -> int:
         no, yes = (next(r for r in rows if r["model"] == model and r["jit_compile"] == j) for j in (False, True))
         print(f"{name}: XLA {'used' if yes['jit_used'] else 'NOT used'}, epoch {yes['epoch_s']:.2f} s against "
               f"{no['epoch_s']:.2f} s without ({yes['epoch_s'] / no['epoch_s']:.2f}x)")
-    if args.json:
-        with open(args.json, "w") as f: json.dump(rows, f, indent=1)
+    if args.json: write_result(args.json, rows, meta)
     return 0
 
 

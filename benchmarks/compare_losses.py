@@ -1,16 +1,17 @@
 """Train one sequence model with three losses and the rest of its recipe unchanged, and write what each loss
 scores under every protocol, with its training time: the experiment of chapters 20 (LSTM) and 30 (SASRec).
 
-    python scripts/compare_losses.py --model sasrec --data games --epochs 6 --out results/losses
-    python scripts/compare_losses.py --model lstm --data games --epochs 6 --out results/losses
-    python scripts/compare_losses.py --model sasrec --max-users 300 --epochs 2 --out /tmp/losses   # a quick check
+    python -m benchmarks.compare_losses --model sasrec --data games --epochs 6 --out results/losses
+    python -m benchmarks.compare_losses --model lstm --data games --epochs 6 --out results/losses
+    python -m benchmarks.compare_losses --model sasrec --max-users 300 --epochs 2 --out /tmp/losses   # a quick check
 
 The losses: the SASRec paper's binary cross-entropy with one uniform negative per position, a sampled softmax
 over 256 popularity-sampled negatives per position (log-Q corrected; `NextItemBatches` draws them for every
 position, so their cost grows with their number much faster than a batch-shared draw would), and the full
 softmax over every item. Each run gets the same epoch cap (`--epochs`) and stops early on validation NDCG@10 under full ranking, as
 the recipe does. The file `OUT/<model>-<data>.json` is written after every loss, and a rerun with the same
-settings keeps the losses it already holds, so a killed run loses at most the loss in progress.
+settings keeps the losses it already holds, so a killed run loses at most the loss in progress. The file records the
+commit of the code, the package versions and the command (`benchmarks.timing`).
 """
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ import json
 import sys
 import time
 from pathlib import Path
+
+from benchmarks.timing import provenance, write_json
 
 LOSSES = {
     "BCE, 1 negative": {"loss": "bce", "negatives": "uniform", "n_negatives": 1},
@@ -43,13 +46,14 @@ def main(argv=None) -> int:
     out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
     path = out / f"{args.model}-{Path(args.data).stem}.json"
 
-    from seqrec_nb.benchmark import (EpochBar, PROTOCOLS, code_commit, load_log, measure, package_versions,
-                                     slice_users)
+    from seqrec_nb.benchmark import EpochBar, PROTOCOLS, load_log, measure, slice_users
     from seqrec_nb.data import leave_one_out
     from seqrec_nb.evaluate import RECIPES, too_few_negatives
     from seqrec_nb.train import seed_everything
 
-    commit = code_commit()              # before training: the checkout may change while it runs
+    # the commit before training: the checkout may change while it runs
+    run = provenance("benchmarks.compare_losses", sys.argv[1:] if argv is None else list(argv))
+    commit = run["commit"]
     name, log = load_log(args.data)
     log = slice_users(log, args.max_users, args.seed)
     split = leave_one_out(log)
@@ -60,8 +64,7 @@ def main(argv=None) -> int:
     recipe = RECIPES[args.model]
     meta = {"model": args.model, "data": name, "seed": args.seed, "epochs": args.epochs, "max_users": args.max_users,
             "k": args.k, "users": int(split.train.user_id.nunique()), "items": split.n_items, "commit": commit,
-            "versions": package_versions(), "command": " ".join(["python", "scripts/compare_losses.py", *sys.argv[1:]]),
-            "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+            "versions": run["versions"], "command": run["command"], "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     rows = {}
     if path.is_file():                  # keep the losses an earlier run of the same settings finished
         earlier = json.loads(path.read_text())
@@ -81,7 +84,7 @@ def main(argv=None) -> int:
                        "best epoch": (max(range(len(val)), key=val.__getitem__) + 1) if val else None,
                        "commit": commit} | row
         doc = {"meta": meta | {"finished": time.strftime("%Y-%m-%d %H:%M:%S")}, "rows": list(rows.values())}
-        tmp = path.with_suffix(".json.tmp"); tmp.write_text(json.dumps(doc, indent=1)); tmp.replace(path)
+        write_json(path, doc)
         scores = ", ".join(f"{row[f'{p} NDCG@{args.k}']:.4f} {p}" for p in protocols)
         print(f"{label}: NDCG@{args.k} {scores}, {seconds:.0f} s", file=sys.stderr)
     print(f"written to {path}")

@@ -1,9 +1,9 @@
 """Benchmark one training epoch of `SASRec` on the Games log at the paper's settings, with and without XLA
 (`jit_compile`), with batches cut to their longest history (the default) and padded to 50 as the reference
-implementation does, against the epoch's FLOP count and this machine's measured matrix-multiply rate.
+implementation does, against the epoch's FLOP count and the machine's measured matrix-multiply rate.
 
-    python scripts/bench_sasrec.py                   # the whole table (about 6 minutes on 2 CPU cores)
-    python scripts/bench_sasrec.py --batches 20      # a quick smoke run on the first 20 batches
+    python -m benchmarks.sasrec --json results/bench/sasrec.json   # the whole table (about 6 minutes on 2 CPU cores)
+    python -m benchmarks.sasrec --batches 20                       # a quick smoke run on the first 20 batches
 
 Each configuration runs in its own process for four epochs; the table reports the median of the last three (the
 first includes tracing and compilation; a later epoch's first step sometimes stalls for seconds, a recompilation
@@ -13,18 +13,17 @@ batch of B sequences of width T with P = B T positions, width d, n blocks and K 
 sum); backward twice the forward; and `6 P d (K + 1)` for the candidate scores. The rate is measured in the
 same process on the model's dense product shapes (projections and feed-forward, forward and backward, m = 6400
 rows, a padded batch), averaged over the shapes; the attention's batched products are priced at that rate. The check the chapter states:
-an epoch at the paper's settings takes at most 2.5x its bound.
+an epoch at the paper's settings takes at most 2.5x its bound. The file written records the commit of the
+code, the package versions and the command (`benchmarks.timing`).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_lstm import _batches_limited, _rss_mib, matmul_rates, run_in_subprocess        # noqa: E402
+from benchmarks.timing import (SQUARE, epoch_timer, first_batches, matmul_rates, mean_rate, provenance, rss_mib,
+                               run_in_subprocess, write_result)
 
 PAPER = dict(dim=50, n_blocks=2, n_heads=1, dropout=0.5, maxlen=50, loss="bce", n_negatives=1, learning_rate=1e-3,
              batch_size=128)
@@ -57,21 +56,17 @@ def run_one(bucket: bool, jit: bool, n_batches: int | None) -> dict:
     batches = rec.batches(split, bucket_by_length=bucket)
     flops = epoch_flops(batches, PAPER["dim"], PAPER["n_blocks"], PAPER["n_negatives"], n_batches)
     net = rec.build_net(split.n_items)
-    rss_before, timer = _rss_mib(), {}
-
-    class Timer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None): timer[epoch] = time.perf_counter()
-        def on_epoch_end(self, epoch, logs=None): timer[epoch] = time.perf_counter() - timer[epoch]
-    data = _batches_limited(batches, n_batches)
-    hist = net.fit(data, epochs=1 + MEASURED_EPOCHS, verbose=0, shuffle=False, callbacks=[Timer()])
+    rss_before, timer = rss_mib(), epoch_timer()
+    data = first_batches(batches, n_batches)
+    hist = net.fit(data, epochs=1 + MEASURED_EPOCHS, verbose=0, shuffle=False, callbacks=[timer])
+    seconds = timer.seconds
     n_seq = sum(int((np.asarray(data[i][1]) != 0).any(axis=1).sum()) for i in range(len(data)))     # real rows, not fill
     d, m = PAPER["dim"], 6400
-    rate_shapes = [(m, d, 3 * d), (m, 3 * d, d), (d, m, 3 * d), (m, d, d), (d, m, d), (2048, 2048, 2048)]
+    rate_shapes = [(m, d, 3 * d), (m, 3 * d, d), (d, m, 3 * d), (m, d, d), (d, m, d), SQUARE]
     rates = matmul_rates(rate_shapes)
     return {"bucket": bucket, "jit_compile": jit, "jit_used": bool(net.jit_compile), "backend": keras.backend.backend(),
-            "first_epoch_s": timer[0], "epoch_s": float(np.median([timer[e] for e in range(1, 1 + MEASURED_EPOCHS)])),
-            "epochs_s": [timer[e] for e in range(1 + MEASURED_EPOCHS)], "sequences": n_seq, "final_loss": hist.history["loss"][-1],
-            "peak_rss_mib": _rss_mib(), "rss_before_training_mib": rss_before, "flops": flops,
+            "first_epoch_s": seconds[0], "epoch_s": float(np.median(seconds[1:])), "epochs_s": seconds, "sequences": n_seq, "final_loss": hist.history["loss"][-1],
+            "peak_rss_mib": rss_mib(), "rss_before_training_mib": rss_before, "flops": flops,
             "rates_gflops": {str(k): v for k, v in rates.items()}}
 
 
@@ -84,9 +79,11 @@ def main(argv=None) -> int:
     if args.one:
         print("RESULT " + json.dumps(run_one(args.one[0] == "1", args.one[1] == "1", args.batches)))
         return 0
+    # the commit before training: the checkout may change while the benchmark runs
+    meta = provenance("benchmarks.sasrec", sys.argv[1:] if argv is None else list(argv)) if args.json else {}
     rows = []
     for bucket, jit in CONFIGS:
-        r = run_in_subprocess(__file__, [str(int(bucket)), str(int(jit))], args.batches)
+        r = run_in_subprocess("benchmarks.sasrec", [str(int(bucket)), str(int(jit))], args.batches)
         if r is None: return 1
         rows.append(r)
         print(f"  done: bucket={bucket!s:5s} jit={jit!s:5s} epoch {rows[-1]['epoch_s']:.1f} s", file=sys.stderr, flush=True)
@@ -99,7 +96,7 @@ def main(argv=None) -> int:
     print(head); print("-" * len(head))
     for r in rows:
         rates = r["rates_gflops"]
-        model_rate = sum(v for k, v in rates.items() if "2048" not in k) / (len(rates) - 1)
+        model_rate = mean_rate(rates)
         total = r["flops"]["blocks"] + r["flops"]["output"]
         r |= {"rate_gflops": model_rate, "bound_s": total / 1e9 / model_rate}
         r["ratio"] = r["epoch_s"] / r["bound_s"]
@@ -117,8 +114,7 @@ def main(argv=None) -> int:
     fastest = min(rows, key=lambda r: r["epoch_s"])
     print(f"fastest epoch: {fastest['epoch_s']:.1f} s ({'cut to longest' if fastest['bucket'] else 'padded to 50'}, "
           f"jit={fastest['jit_used']}), {fastest['ratio']:.2f}x the bound of the FLOPs it performs")
-    if args.json:
-        with open(args.json, "w") as f: json.dump(rows, f, indent=1)
+    if args.json: write_result(args.json, rows, meta)
     return 0
 
 

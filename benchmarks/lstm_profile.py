@@ -1,9 +1,9 @@
 """Where a full-softmax training step of `LSTMRec` spends its time, stage by stage (TensorFlow backend).
 
-    python scripts/profile_lstm_step.py               # the whole Games epoch, median of 3 (about 5 minutes on 2 CPU cores)
-    python scripts/profile_lstm_step.py --batches 20  # a quick smoke run on the first 20 batches
+    python -m benchmarks.lstm_profile --json results/bench/lstm_profile.json   # the whole Games epoch, median of 3 (about 5 minutes on 2 CPU cores)
+    python -m benchmarks.lstm_profile --batches 20                            # a quick smoke run on the first 20 batches
 
-`bench_lstm.py` times whole epochs; this script splits one. It compiles four nested training steps with
+`benchmarks.lstm` times whole epochs; this module splits one. It compiles four nested training steps with
 `tf.function` (no XLA), each doing one stage more than the last, and times an epoch of each over the same
 batches:
 
@@ -15,15 +15,17 @@ batches:
 4. + Adam's update.
 
 Each stage's cost is the difference between consecutive rows. A stage whose result nothing uses would be
-pruned from the graph, so each step returns a number that depends on every result of its stage's work.
+pruned from the graph, so each step returns a number that depends on every result of its stage's work. The
+file written records the commit of the code, the package versions and the command (`benchmarks.timing`).
 """
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import time
+
+from benchmarks.lstm import HYPER
+from benchmarks.timing import provenance, write_json
 
 STAGES = ("forward", "loss", "backward", "optimizer")
 
@@ -57,17 +59,15 @@ def stage_steps(net, optimizer):
 
 
 def profile(n_batches: int | None = None, epochs: int = 3, dim: int = 64) -> dict:
-    """Median epoch time, in seconds, of each cumulative stage, on the Games log with bench_lstm's hyper-parameters (batches
-    of 256 sequences since 2026-12-02; the profiles kept from before, without a `batch_size`, trained in batches of 128)."""
+    """Median epoch time, in seconds, of each cumulative stage, on the Games log with `benchmarks.lstm`'s hyper-parameters
+    (`HYPER`) at width `dim`."""
     import keras
     import numpy as np
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from bench_lstm import HYPER
     from seqrec_nb.data import leave_one_out, load_sasrec_txt
     from seqrec_nb.lstm import LSTMRec
     from seqrec_nb.train import adam, seed_everything
 
-    if keras.backend.backend() != "tensorflow": raise SystemExit("profile_lstm_step.py times TensorFlow graphs: use KERAS_BACKEND=tensorflow")
+    if keras.backend.backend() != "tensorflow": raise SystemExit("benchmarks.lstm_profile times TensorFlow graphs: use KERAS_BACKEND=tensorflow")
     seed_everything(0, deterministic=False)
     split = leave_one_out(load_sasrec_txt())
     rec = LSTMRec(loss="softmax", jit_compile=False, **(HYPER | {"dim": dim}))
@@ -96,6 +96,8 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=3, help="epochs timed per stage; the median is reported")
     p.add_argument("--json", help="also write the result to this file")
     args = p.parse_args(argv)
+    # the commit before profiling: the checkout may change while it runs
+    meta = provenance("benchmarks.lstm_profile", sys.argv[1:] if argv is None else list(argv)) if args.json else {}
     r = profile(args.batches, args.epochs)
     cum = r["cumulative_s"]
     print(f"LSTMRec, full softmax, d={r['dim']}: {r['batches']} batches, {r['positions']:,} positions; "
@@ -105,8 +107,7 @@ def main(argv=None) -> int:
     for stage in STAGES:
         print(f"{stage:10s} {cum[stage]:12.2f} {cum[stage] - previous:8.2f} {(cum[stage] - previous) / cum['optimizer']:6.1%}")
         previous = cum[stage]
-    if args.json:
-        with open(args.json, "w") as f: json.dump(r | {"epochs": args.epochs}, f, indent=1)
+    if args.json: write_json(args.json, meta | r | {"epochs": args.epochs})
     return 0
 
 

@@ -1,6 +1,6 @@
 """Time per-item SARIMA fitting on Online Retail (daily purchases of the top items), serial against every core.
 
-    python scripts/bench_arima.py --items 500 --repeats 3
+    python -m benchmarks.arima --items 500 --repeats 3
 
 Prints one row per setting: workers, median wall time over the repeats, time per series and the
 speed-up over the serial run (`seqrec_nb.arima.benchmark_fits`). Needs the Online Retail data

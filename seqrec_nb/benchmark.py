@@ -35,7 +35,7 @@ from . import __version__
 from . import arima, attention, gan, lstm, vae  # noqa: F401 (importing a model module registers its recipes)
 from .data import (DataUnavailable, ItemIndex, Split, leave_one_out, load_online_retail, load_sasrec_txt,
                             to_interactions)
-from .evaluate import RECIPES, SIZES, OneLineParser, check_cutoffs, Popularity, Recipe, Recommender, evaluate, positive_int, read_saved_meta, recipes, saved_folder, too_few_negatives, whole_number
+from .evaluate import RECIPES, SIZES, OneLineParser, check_cutoffs, Popularity, Recipe, Recommender, evaluate, offset_label, positive_int, read_saved_meta, recipes, saved_folder, too_few_negatives, whole_number
 from .train import checkpoint_seconds, device_report, format_report, seed_everything
 
 # %% auto #0
@@ -262,7 +262,11 @@ class Leaderboard:
         file = Path(folder) / "leaderboard.json"
         try: doc = json.loads(file.read_text())
         except ValueError as e: raise ValueError(f"{file}: not a leaderboard ({e})") from None
-        return cls(pd.DataFrame(doc["leaderboard"]).set_index("model"), pd.DataFrame(doc["ndcg_by_history_length"]), doc["meta"])
+        table = pd.DataFrame(doc["leaderboard"]).set_index("model")
+        if "drops seen" in table and "seen offset" not in table:         # written before the offsets: removal or nothing
+            drops = table.pop("drops seen")
+            table.insert(min(2, len(table.columns)), "seen offset", drops.map({True: "-inf", False: "0"}))
+        return cls(table, pd.DataFrame(doc["ndcg_by_history_length"]), doc["meta"])
 
     def write(self, out) -> Path:
         "Write `leaderboard.csv`, `leaderboard.json`, `ndcg_by_history_length.csv` and the two plots into the folder `out`."
@@ -364,7 +368,7 @@ def run_benchmark(data: str = "online-retail", models=None, protocol: str = "all
     `data` is `'online-retail'`, `'games'` or a CSV/Parquet path (its user, item and time `columns`); pass `log` to
     use an interaction log already loaded (`encoding` and `time_unit` as in `load_log`). `max_users` keeps a seeded random slice of users; `max_epochs` caps the
     models that train in epochs. Every model is built from its recipe at `size`, fitted, and then chooses on the
-    validation targets whether to drop the items a user already has (`Recommender.choose_seen`; part of its
+    validation targets how to score the items a user already has (`Recommender.choose_seen`; part of its
     training time). With `out`, the leaderboard (CSV, JSON), the by-length table, the plots and (with `save_models`)
     every fitted model under `out/models/<key>` are written, the tables after every model. `command` is recorded in
     the metadata (the command line that ran it, if one did). With `resume`, the models an earlier run of the same
@@ -442,7 +446,8 @@ def run_benchmark(data: str = "online-retail", models=None, protocol: str = "all
         else:
             val = model.history.get("val_NDCG@10", []) if recipe.trains_in_epochs else []
             rows[recipe.name] = {"train s": seconds, "epochs": len(val) or None,
-                                 "best epoch": int(np.argmax(val)) + 1 if val else None, "drops seen": model.drop_seen} | row
+                                 "best epoch": int(np.argmax(val)) + 1 if val else None,
+                                 "seen offset": offset_label(model.seen_offset)} | row
             meta["settings"][recipe.name] = {a: v.item() if isinstance(v, np.generic) else v for a, v in vars(model).items()
                                              if v is None or np.isscalar(v)}
             meta.setdefault("seen_choice", {})[recipe.name] = getattr(model, "seen_choice", None)
@@ -543,10 +548,10 @@ def parser() -> argparse.ArgumentParser:
     for command in (b, r, rep_): command.add_argument("--version", action="version", version=f"seqrec-nb {__version__}")
     return p
 
-PRINTED = {"train s": "train s", "epochs": "epochs", "best epoch": "best", "drops seen": "drops seen"}
+PRINTED = {"train s": "train s", "epochs": "epochs", "best epoch": "best", "seen offset": "seen"}
 
 def format_table(table: pd.DataFrame, k: int = 10) -> str:
-    """The leaderboard as printed, within 120 columns: training time and epochs, whether the model drops seen items,
+    """The leaderboard as printed, within 120 columns: training time and epochs, the offset for seen items,
     NDCG@k under each protocol, the repeat share and popularity overlap of the top k, and the median latency; four
     decimals for metrics and shares, whole epochs, one decimal for seconds and milliseconds. The CSV has every
     column; errors are listed below the table."""
@@ -556,7 +561,7 @@ def format_table(table: pd.DataFrame, k: int = 10) -> str:
     def show(v, f): return "" if v is None or v != v else f(v)
     for c in t.columns:
         f = ((lambda v: f"{v:.1f}") if c in ("train s", "ms/user") else (lambda v: f"{int(v)}") if c in ("epochs", "best")
-             else str if c == "drops seen" else (lambda v: f"{v:.4f}"))
+             else str if c == "seen" else (lambda v: f"{v:.4f}"))
         t[c] = [show(v, f) for v in t[c]]
     text = t.to_string() + (f"\n(NDCG@{k} under each protocol; repeats and pop overlap: shares of the top {k})"
                             if any(p in t.columns for p in PROTOCOLS) else "")
@@ -659,7 +664,7 @@ def provenance(board: Leaderboard) -> str:
     return f"{m['data']}, size {m['size']}, seed {m['seed']}, {m['started'][:10]}: `{command}`, code {code}"
 
 def loss_comparison(path) -> tuple[pd.DataFrame, dict]:
-    "The table `scripts/compare_losses.py` wrote into `path` (one row per loss) and its metadata."
+    "The table `benchmarks/compare_losses.py` wrote into `path` (one row per loss) and its metadata."
     doc = json.loads(Path(path).read_text())
     return pd.DataFrame(doc["rows"]).set_index("variant"), doc["meta"]
 

@@ -34,11 +34,11 @@ from . import __version__
 from .data import DataUnavailable, ItemIndex, Split, leave_one_out, load_online_retail, load_sasrec_txt
 
 # %% auto #0
-__all__ = ['SAVE_FORMAT', 'SIZES', 'RECIPES', 'DATASETS', 'positive_int', 'ranks_against', 'metrics_at_k', 'Recommender',
-           'Popularity', 'MarkovChain', 'writing_folder', 'saved_folder', 'read_saved_meta', 'save_state', 'read_items',
-           'load_state', 'sample_negatives', 'too_few_negatives', 'check_cutoffs', 'evaluate', 'ease_weights', 'EASE',
-           'Recipe', 'register', 'recipes', 'TunedMarkovChain', 'baseline_models', 'baseline_table', 'whole_number',
-           'OneLineParser', 'baselines_cli']
+__all__ = ['SEEN_OFFSETS', 'SAVE_FORMAT', 'SIZES', 'RECIPES', 'DATASETS', 'positive_int', 'ranks_against', 'metrics_at_k',
+           'shift_seen', 'offset_label', 'Recommender', 'Popularity', 'MarkovChain', 'writing_folder', 'saved_folder',
+           'read_saved_meta', 'save_state', 'read_items', 'load_state', 'sample_negatives', 'too_few_negatives',
+           'check_cutoffs', 'evaluate', 'ease_weights', 'EASE', 'Recipe', 'register', 'recipes', 'TunedMarkovChain',
+           'baseline_models', 'baseline_table', 'whole_number', 'OneLineParser', 'baselines_cli']
 
 # %% ../nbs/01_evaluate.ipynb #bd7d016b
 def ranks_against(target_scores, other_scores) -> np.ndarray:
@@ -66,16 +66,43 @@ def metrics_at_k(ranks, k: int | Sequence[int] = 10) -> dict:
     return {m: float(v) for m, v in out.items()}
 
 # %% ../nbs/01_evaluate.ipynb #db9fadb9
+SEEN_OFFSETS = (-np.inf, -4.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 4.0)   # removal first: it wins ties
+
+def shift_seen(scores, offset: float, scale: str | None) -> np.ndarray:
+    """`scores` of items a user already has, made `exp(offset)` times as likely: `offset` added to logits
+    (`scale='logit'`), probabilities multiplied by `exp(offset)` (`'probability'`); -inf removes them, 0 keeps them."""
+    scores = np.asarray(scores)
+    if offset == -np.inf: return np.full_like(scores, -np.inf)
+    if offset == 0: return scores
+    if scale == "logit": return scores + np.float32(offset)
+    if scale == "probability": return scores * np.float32(np.exp(offset))
+    raise ValueError(f"seen_offset={offset}: a finite offset needs score_scale 'logit' or 'probability', not {scale!r}")
+
+def offset_label(offset: float) -> str:
+    "A seen-item offset as text (`'-inf'`, `'0'`, `'-0.5'`): how tables and saved choices name it."
+    return "-inf" if offset == -np.inf else f"{offset:g}"
+
 class Recommender:
     """Base class of the model protocol: `fit(split) -> self`, `score(histories)`, `recommend(history, k)`.
 
     Subclasses implement `fit` (setting `self.index`, the split's `ItemIndex`) and `_score`, which
     returns `(len(histories), n_items + 1)` scores over dense ids; higher means more likely next.
-    `drop_seen` (set by `choose_seen`) makes `score` put every item of a history at -inf.
+    `seen_offset` (chosen by `choose_seen`) moves the scores of the items a history already holds: `-inf` removes
+    them, 0 leaves them as the model scores them, and a finite offset makes them `exp(offset)` times as likely
+    as the model says, where the model's `score_scale` says how its scores read as probabilities.
     """
     index = None
-    drop_seen = False
+    seen_offset = 0.0
+    score_scale: str | None = None   # 'logit' (log-probability plus a constant), 'probability' (or proportional to one), None
     _not_saved: tuple = ()       # attributes `save` leaves out: what scoring does not need
+
+    @property
+    def drop_seen(self) -> bool:
+        "Whether `score` removes the items of a history (`seen_offset` is -inf); setting it sets the offset."
+        return self.seen_offset == -np.inf
+
+    @drop_seen.setter
+    def drop_seen(self, drop: bool): self.seen_offset = -np.inf if drop else 0.0
 
     @property
     def n_items(self) -> int: return len(self.index)
@@ -91,21 +118,42 @@ class Recommender:
         if s.shape != (len(histories), self.n_items + 1):
             raise ValueError(f"{type(self).__name__}.score returned shape {s.shape}, "
                              f"expected {(len(histories), self.n_items + 1)}")
-        if self.drop_seen:
-            for r, h in enumerate(histories): s[r, np.asarray(h, dtype="int64")] = -np.inf
+        if self.seen_offset != 0:
+            for r, h in enumerate(histories):
+                h = np.asarray(h, dtype="int64")
+                s[r, h] = shift_seen(s[r, h], self.seen_offset, self.score_scale)
         s[:, 0] = -np.inf
         return s
 
-    def choose_seen(self, split: Split, k: int = 10) -> "Recommender":
-        """Learn from `split`'s validation targets whether to recommend items the user already has.
+    def seen_offsets(self) -> tuple:
+        "The offsets `choose_seen` tries: `SEEN_OFFSETS` where `score_scale` is known, else remove (-inf) or keep (0)."
+        return SEEN_OFFSETS if self.score_scale in ("logit", "probability") else (-np.inf, 0.0)
 
-        Full-ranking NDCG@`k` on the validation targets is computed with the history's items scored as the
-        model scores them and with them removed; `drop_seen` becomes True only where removing them scores
-        higher. Both numbers are kept in `seen_choice`. Returns self."""
-        self.drop_seen = False
-        kept = evaluate(self, split, "full", k=k, on="valid", progress=False)[f"NDCG@{k}"]
-        dropped = evaluate(self, split, "full", k=k, on="valid", exclude_seen=True, progress=False)[f"NDCG@{k}"]
-        self.drop_seen, self.seen_choice = bool(dropped > kept), {"kept": kept, "dropped": dropped}
+    def choose_seen(self, split: Split, k: int = 10, batch_size: int = 1024) -> "Recommender":
+        """Learn from `split`'s validation targets how to score the items a user already has.
+
+        Each offset of `seen_offsets()` is tried on the same scores: full-ranking NDCG@`k` on the validation
+        targets with the history's items moved by it. `seen_offset` becomes the best (the earliest of the list on
+        a tie, so removal wins where nobody repeats); `seen_choice` keeps every offset's NDCG. Returns self."""
+        offsets = self.seen_offsets()
+        self.seen_offset = 0.0
+        targets, histories = split.targets("valid").item.to_numpy(), split.histories("valid")
+        if len(targets) == 0: raise ValueError("the split has no valid targets: no user has enough events")
+        check_cutoffs(k, split, ["full"])
+        ranks = np.empty((len(offsets), len(targets)), dtype="int64")
+        for b in range(0, len(targets), batch_size):
+            sl = slice(b, b + batch_size)
+            base, t, hs = self.score(histories[sl]), targets[sl], histories[sl]
+            rows = np.arange(len(t))
+            for j, offset in enumerate(offsets):
+                s = base.copy()
+                for r, h in enumerate(hs): s[r, h] = shift_seen(s[r, h], offset, self.score_scale)
+                target_scores = s[rows, t]
+                s[rows, t] = -np.inf
+                ranks[j, sl] = ranks_against(target_scores, s[:, 1:])
+        ndcg = [metrics_at_k(r, k)[f"NDCG@{k}"] for r in ranks]
+        self.seen_offset = float(offsets[int(np.argmax(ndcg))])
+        self.seen_choice = {offset_label(o): v for o, v in zip(offsets, ndcg)}
         return self
 
     def recommend(self, history_raw_ids, k: int = 10, exclude_seen: bool = False) -> np.ndarray:
@@ -133,12 +181,13 @@ class Recommender:
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items()
-                         if not k.startswith("_") and k not in ("index", "drop_seen") and np.isscalar(v))
+                         if not k.startswith("_") and k not in ("index", "seen_offset") and np.isscalar(v))
         return f"{type(self).__name__}({args})"
 
 # %% ../nbs/01_evaluate.ipynb #15a435fc
 class Popularity(Recommender):
     "Scores every item by its number of training events, whatever the history."
+    score_scale = "probability"          # counts: proportional to the probability of each item
     def fit(self, split: Split) -> "Popularity":
         self.index = split.index
         self.counts = np.bincount(split.train.item.to_numpy(), minlength=split.n_items + 1).astype("float32")
@@ -149,6 +198,7 @@ class Popularity(Recommender):
 # %% ../nbs/01_evaluate.ipynb #2391aced
 class MarkovChain(Recommender):
     "First-order item-to-item transitions from training sequences, backed off to popularity (prior strength `alpha`)."
+    score_scale = "probability"
     def __init__(self, alpha: float = 1.0):
         if alpha <= 0: raise ValueError(f"alpha={alpha}: must be > 0 (it is the weight of the popularity prior)")
         self.alpha = alpha

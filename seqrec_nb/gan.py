@@ -329,6 +329,7 @@ class CFGAN(NetRecommender):
 
     Example: `CFGAN().fit(split).recommend(["85123A", "71053"], k=10, exclude_seen=True)`.
     """
+    score_scale = "probability"         # the generator's sigmoid outputs: how likely each item is in the user's bag
     def __init__(self, hidden_g: int = 300, hidden_d: int = 250, layers_g: int = 1, layers_d: int = 1,
                  zr_ratio: float = 0.9, pm_ratio: float = 0.9, zr_weight: float = 0.03, reg_g: float = 1e-3,
                  reg_d: float = 5e-5, g_loss: str = "nonsaturating", adversarial: bool = True, condition: str = "bag",

@@ -17,7 +17,7 @@ from keras import ops
 
 from . import __version__
 from .data import ItemIndex, NextItemBatches, Split, bucket_width, pad_sequences
-from .evaluate import SAVE_FORMAT, Recommender, read_items, read_saved_meta, saved_folder, writing_folder
+from .evaluate import SAVE_FORMAT, Recommender, offset_label, read_items, read_saved_meta, saved_folder, writing_folder
 from .train import adam, ValidationMetric, choose_jit_compile, describe_devices, fit, load_model, save_model
 
 # %% auto #0
@@ -292,6 +292,7 @@ class NetRecommender(Recommender):
     may make `bucket_by_length` a setting too (see `NextItemBatches`): by default `fit` trains on batches of
     similar-length histories cut to their longest.
     """
+    score_scale = "logit"            # the output layer's logits: `choose_seen` may move seen items by a factor
     net = None
     bucket_by_length = True
 
@@ -341,9 +342,9 @@ class NetRecommender(Recommender):
         """Save the network (`net.keras`), the item index and the settings into the folder `path`, written beside and
         renamed into place (chapter 01's folder rules); returns `path`."""
         if self.net is None: raise RuntimeError(f"{type(self).__name__} is not fitted: nothing to save")
-        settings = {k: v for k, v in vars(self).items() if k not in ("net", "index", "history", "drop_seen", "seen_choice")}
+        settings = {k: v for k, v in vars(self).items() if k not in ("net", "index", "history", "seen_offset", "seen_choice")}
         meta = {"class": type(self).__name__, "format": SAVE_FORMAT, "seqrec_nb": __version__, "settings": settings,
-                "history": getattr(self, "history", {}), "drop_seen": bool(self.drop_seen),
+                "history": getattr(self, "history", {}), "seen_offset": offset_label(self.seen_offset),
                 "seen_choice": getattr(self, "seen_choice", None)}
         with writing_folder(path) as tmp:
             save_model(self.net, tmp / "net.keras")
@@ -360,7 +361,7 @@ class NetRecommender(Recommender):
         except (TypeError, ValueError) as e:
             raise ValueError(f"{path / 'recommender.json'}: settings this version of {cls.__name__} does not take ({e})") from None
         rec.net, rec.history = load_model(path / "net.keras"), meta["history"]
-        rec.drop_seen = bool(meta.get("drop_seen", False))
+        rec.seen_offset = float(meta["seen_offset"]) if "seen_offset" in meta else (-np.inf if meta.get("drop_seen") else 0.0)
         if meta.get("seen_choice") is not None: rec.seen_choice = meta["seen_choice"]
         rec.index = read_items(path)
         return rec

@@ -217,6 +217,8 @@ class MultVAE(NetRecommender):
 class SeqVAENet(NextItemNet):
     """A sequential VAE in the spirit of SVAE (Sachdeva et al., WSDM 2019): item embedding -> GRU -> at every step
     a Gaussian latent `z_t` -> a hidden state that scores all items for the next `horizon` items.
+    Dropout (rate `dropout`) acts on the item embeddings and on the GRU's outputs, as in the LSTM of chapter 20;
+    `tie_weights` scores with the input embedding instead of a separate output embedding.
 
     The per-step ELBO is `sum_j log p(x_{t+j} | z_t) - beta * KL(q(z_t | x_{<=t}) || N(0, I))`, averaged over the
     real positions, with `beta = min(beta_max, step / anneal_steps)`. The output layer (full softmax) is
@@ -226,16 +228,16 @@ class SeqVAENet(NextItemNet):
     (`softmax_chunk` positions at a time; `None` forms the whole logits instead): the same loss, faster.
     """
     def __init__(self, n_items: int, dim: int = 64, latent: int = 64, dropout: float = 0.2, beta_max: float = 0.2,
-                 anneal_steps: int = 20_000, horizon: int = 1, **kwargs):
-        fixed = {"loss": "softmax", "tie_weights": False, "output_bias": True}       # what the model is built with
+                 anneal_steps: int = 20_000, horizon: int = 1, tie_weights: bool = False, **kwargs):
+        fixed = {"loss": "softmax", "output_bias": True}       # what the model is built with
         for k, v in fixed.items():
             if kwargs.pop(k, v) != v: raise ValueError(f"SeqVAENet always uses {k}={v!r}")
-        super().__init__(n_items, dim, "softmax", tie_weights=False, output_bias=True, **kwargs)
+        super().__init__(n_items, dim, "softmax", tie_weights=tie_weights, output_bias=True, **kwargs)
         if min(latent, anneal_steps, horizon) < 1:
             raise ValueError(f"latent={latent}, anneal_steps={anneal_steps}, horizon={horizon}: all must be >= 1")
         if not 0 <= dropout < 1: raise ValueError(f"dropout={dropout}: must be in [0, 1)")
         self.latent, self.dropout_rate, self.beta_max, self.anneal_steps, self.horizon = latent, dropout, beta_max, anneal_steps, horizon
-        self.drop = keras.layers.Dropout(dropout, seed=1)
+        self.drop, self.drop_out = keras.layers.Dropout(dropout, seed=1), keras.layers.Dropout(dropout, seed=3)
         self.rnn = keras.layers.GRU(dim, return_sequences=True, use_cudnn=False, name="gru")
         self.to_latent = keras.layers.Dense(2 * latent, name="encoder_out")
         self.from_latent = keras.layers.Dense(dim, activation="tanh", name="decoder_hidden")
@@ -251,7 +253,7 @@ class SeqVAENet(NextItemNet):
     def call(self, inputs, training=False):
         history = inputs["history"] if isinstance(inputs, dict) else inputs
         e = self.drop(self.embedding(history), training=training)
-        g = self.rnn(e, mask=ops.not_equal(history, 0), training=training)
+        g = self.drop_out(self.rnn(e, mask=ops.not_equal(history, 0), training=training), training=training)
         stats = self.to_latent(g)
         mu, logvar = stats[..., :self.latent], stats[..., self.latent:]
         if not training: return self.from_latent(mu)
@@ -284,7 +286,8 @@ class SeqVAENet(NextItemNet):
 
     def get_config(self):
         return {"n_items": self.n_items, "dim": self.dim, "latent": self.latent, "dropout": self.dropout_rate,
-                "beta_max": self.beta_max, "anneal_steps": self.anneal_steps, "horizon": self.horizon, "name": self.name}
+                "beta_max": self.beta_max, "anneal_steps": self.anneal_steps, "horizon": self.horizon,
+                "tie_weights": self.tie_weights, "name": self.name}
 
 # %% ../nbs/40_vae.ipynb #404874ec
 class SeqVAE(NetRecommender):
@@ -293,7 +296,7 @@ class SeqVAE(NetRecommender):
     loading are `NetRecommender`'s.
 
     Args:
-        dim, latent, dropout, beta_max, anneal_steps, horizon: as in `SeqVAENet`.
+        dim, latent, dropout, beta_max, anneal_steps, horizon, tie_weights: as in `SeqVAENet`.
         maxlen: the most recent items read from a history.
         learning_rate, batch_size, epochs, patience: Adam's step size, sequences per batch, the epoch cap,
             and epochs without improvement before stopping.
@@ -308,18 +311,19 @@ class SeqVAE(NetRecommender):
     def __init__(self, dim: int = 64, latent: int = 64, dropout: float = 0.2, beta_max: float = 0.2,
                  anneal_steps: int = 20_000, horizon: int = 1, maxlen: int = 50, learning_rate: float = 1e-3,
                  batch_size: int = 128, epochs: int = 30, patience: int = 3, validation_protocol: str = "full",
-                 jit_compile="auto", seed: int = 0, lr_decay: float | None = None):
+                 jit_compile="auto", seed: int = 0, lr_decay: float | None = None, tie_weights: bool = False):
         check_settings("softmax", "uniform", validation_protocol, lr_decay, dim=dim, latent=latent, anneal_steps=anneal_steps,
                        horizon=horizon, maxlen=maxlen, batch_size=batch_size, epochs=epochs)
         self.dim, self.latent, self.dropout, self.beta_max, self.anneal_steps = dim, latent, dropout, beta_max, anneal_steps
         self.horizon, self.maxlen, self.learning_rate, self.batch_size = horizon, maxlen, learning_rate, batch_size
         self.epochs, self.patience, self.validation_protocol, self.jit_compile, self.seed = epochs, patience, validation_protocol, jit_compile, seed
-        self.lr_decay = lr_decay
+        self.lr_decay, self.tie_weights = lr_decay, tie_weights
         self.history = {}
 
     def build_net(self, n_items: int) -> SeqVAENet:
         "A compiled, untrained `SeqVAENet` for `n_items` items with these settings."
-        net = SeqVAENet(n_items, self.dim, self.latent, self.dropout, self.beta_max, self.anneal_steps, self.horizon)
+        net = SeqVAENet(n_items, self.dim, self.latent, self.dropout, self.beta_max, self.anneal_steps, self.horizon,
+                        self.tie_weights)
         net.build()
         return self._compile(net, adam(self.learning_rate))
 
@@ -335,8 +339,8 @@ MULTVAE_RECIPE = register(Recipe("multvae", "Mult-VAE", MultVAE, settings={"pati
                                  quick={"epochs": 5}, derive=_mult_vae_schedule, order=60))
 SEQVAE_RECIPE = register(Recipe(
     "seqvae", "SeqVAE", SeqVAE,
-    settings={"validation_protocol": "full", "batch_size": 256, "learning_rate": 5e-3, "anneal_steps": 10_000,
-              "patience": 3},
+    settings={"validation_protocol": "full", "batch_size": 256, "learning_rate": 1e-2, "dropout": 0.5, "tie_weights": True,
+              "beta_max": 1e-3, "anneal_steps": 10_000, "patience": 3},
     quick={"epochs": 3}, full={"epochs": 200}, derive=capped_epochs(1.3e11), order=70))
 
 # %% ../nbs/40_vae.ipynb #6cc91a5a

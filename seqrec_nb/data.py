@@ -162,7 +162,7 @@ def find_local(*names: str) -> Path | None:
 
 # %% ../nbs/00_data.ipynb #ab908f5b
 ONLINE_RETAIL_URL = "https://archive.ics.uci.edu/static/public/352/online+retail.zip"
-# The UCI archive publishes no checksum and this project's machines are offline, so the zip's
+# The UCI archive publishes no checksum, so the zip's
 # hash is not pinned yet: set it here (one line) from a trusted download. Until then a download is
 # checked by content instead (`_check_online_retail`: columns, row count, customers, products).
 ONLINE_RETAIL_SHA256: str | None = None

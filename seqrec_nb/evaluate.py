@@ -187,7 +187,8 @@ class Recommender:
 # %% ../nbs/01_evaluate.ipynb #15a435fc
 class Popularity(Recommender):
     "Scores every item by its number of training events, whatever the history."
-    score_scale = "probability"          # counts: proportional to the probability of each item
+    # score_scale stays None: the non-personal reference may remove or keep seen items, but an offset for them
+    # would make it a personal model ("your most popular past items"), which exercise 4 measures
     def fit(self, split: Split) -> "Popularity":
         self.index = split.index
         self.counts = np.bincount(split.train.item.to_numpy(), minlength=split.n_items + 1).astype("float32")

@@ -26,8 +26,8 @@ from tqdm.auto import tqdm
 __all__ = ['COLUMNS', 'ONLINE_RETAIL_URL', 'ONLINE_RETAIL_SHA256', 'ONLINE_RETAIL_SHAPE', 'SASREC_GAMES_URL',
            'SASREC_GAMES_SHA256', 'to_interactions', 'DataUnavailable', 'data_dir', 'cache_dir', 'sha256_file',
            'download', 'find_local', 'clean_online_retail', 'load_online_retail', 'load_sasrec_txt', 'load_movielens',
-           'log_stats', 'ItemIndex', 'Split', 'leave_one_out', 'temporal_split', 'pad_sequences', 'bucket_width',
-           'windows_of', 'NextItemBatches', 'bag_of_items', 'BagBatches', 'synthetic_log']
+           'log_stats', 'ItemIndex', 'Split', 'encode_log', 'leave_one_out', 'temporal_split', 'pad_sequences',
+           'bucket_width', 'windows_of', 'NextItemBatches', 'bag_of_items', 'BagBatches', 'synthetic_log']
 
 # %% ../nbs/00_data.ipynb #75070d72
 COLUMNS = ("user_id", "item_id", "timestamp")
@@ -385,7 +385,7 @@ class Split:
                 f"{len(self.train)} train events, {len(self.valid)} valid / {len(self.test)} test targets)")
 
 # %% ../nbs/00_data.ipynb #e080beeb
-def _encode_log(log: pd.DataFrame) -> tuple[pd.DataFrame, ItemIndex, dict]:
+def encode_log(log: pd.DataFrame) -> tuple[pd.DataFrame, ItemIndex, dict]:
     "The log with a dense `item` column and each event's position `pos` in its user's sequence."
     if not set(COLUMNS) <= set(log.columns):
         raise ValueError(f"not an interaction log: needs columns {COLUMNS}, has {list(log.columns)}; use to_interactions")
@@ -419,7 +419,7 @@ def leave_one_out(log: pd.DataFrame, min_len: int = 3) -> Split:
     Users with fewer than `min_len` (>= 3) events contribute all their events to training only.
     """
     if min_len < 3: raise ValueError(f"min_len={min_len}: leave-one-out needs at least 3 events per user")
-    ev, index, seqs = _encode_log(log)
+    ev, index, seqs = encode_log(log)
     n = ev.groupby("user_id", sort=False).item.transform("size").to_numpy()
     pos, evaluated = ev.pos.to_numpy(), n >= min_len
     test, valid = evaluated & (pos == n - 1), evaluated & (pos == n - 2)
@@ -433,7 +433,7 @@ def temporal_split(log: pd.DataFrame, cutoff) -> Split:
     before it (for users with at least two), and is kept out of `train`. Users with no event before
     the cut-off cannot be evaluated (no history) and are left out of `test`.
     """
-    ev, index, seqs = _encode_log(log)
+    ev, index, seqs = encode_log(log)
     cutoff = _as_cutoff(cutoff, ev.timestamp)
     past = (ev.timestamp < cutoff).to_numpy()
     if not past.any() or past.all():

@@ -16,47 +16,7 @@ from .layers import LOSSES, NetRecommender, NextItemNet, check_settings, for_ful
 from .train import adam
 
 # %% auto #0
-__all__ = ['LSTM_RECIPE', 'value_and_grad', 'lstm_step', 'gru_step', 'LSTMCell', 'GRUCell', 'run_cell', 'LSTMNet', 'LSTMRec']
-
-# %% ../nbs/20_lstm.ipynb #346e37db
-def _check_scalar(y):
-    if tuple(ops.shape(y)) != (): raise ValueError(f"f must return a scalar; it returned shape {tuple(ops.shape(y))}")
-
-def value_and_grad(f, *args):
-    """`f(*args)` (a scalar) and its gradients with respect to each of `args`, on the current Keras backend.
-
-    `args` are arrays (NumPy or backend tensors). Float64 arguments stay float64 (on JAX x64 is switched
-    on for the call), but Keras computes some ops in float32 on JAX (`ops.sin`) and PyTorch (`ops.matmul`),
-    so float64 precision end to end is TensorFlow's. The gradients come back as NumPy arrays, zeros where
-    `f` does not depend on an argument.
-    """
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-        xs = [tf.convert_to_tensor(a) for a in args]
-        with tf.GradientTape() as tape:
-            for x in xs: tape.watch(x)
-            y = f(*xs)
-        _check_scalar(y)
-        grads = tape.gradient(y, xs)
-    elif backend == "jax":
-        import jax
-        wide = any(np.dtype(getattr(a, "dtype", np.asarray(a).dtype)) == np.float64 for a in args)
-        with jax.enable_x64(wide):
-            y, pullback = jax.vjp(f, *[jax.numpy.asarray(a) for a in args])
-            _check_scalar(y)
-            grads = [np.asarray(g) for g in pullback(jax.numpy.ones_like(y))]
-            y = np.asarray(y)
-    elif backend == "torch":
-        import torch
-        xs = [torch.tensor(np.asarray(a), requires_grad=True) for a in args]
-        y = f(*xs)
-        _check_scalar(y)
-        grads = torch.autograd.grad(y, xs, allow_unused=True)
-        y = y.detach()
-    else: raise NotImplementedError(f"value_and_grad: no automatic differentiation for backend {backend!r}")
-    as_numpy = lambda g, a: np.zeros(np.shape(a)) if g is None else ops.convert_to_numpy(g)
-    return float(ops.convert_to_numpy(y)), [as_numpy(g, a) for g, a in zip(grads, args)]
+__all__ = ['LSTM_RECIPE', 'lstm_step', 'gru_step', 'LSTMCell', 'GRUCell', 'run_cell', 'LSTMNet', 'LSTMRec']
 
 # %% ../nbs/20_lstm.ipynb #36559c9c
 def lstm_step(x, h_prev, c_prev, kernel, recurrent_kernel, bias):

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from keras import ops
 
 from .evaluate import Recommender, evaluate, too_few_negatives
 
@@ -29,7 +30,7 @@ __all__ = ['Accelerator', 'Devices', 'nvidia_smi_gpus', 'tf_config_workers', 'de
            'choose_strategy', 'replicas_per_worker', 'total_replicas', 'scale_batch_size', 'choose_jit_compile',
            'diagnose', 'device_report', 'format_report', 'enable_memory_growth', 'set_precision', 'Distribution',
            'auto_distribution', 'multi_worker_fit', 'seed_everything', 'FusedAdam', 'adam', 'ValidationMetric', 'fit',
-           'checkpoint_seconds', 'save_model', 'load_model']
+           'checkpoint_seconds', 'save_model', 'load_model', 'value_and_grad']
 
 # %% ../nbs/02_train.ipynb #b7b8576d
 @dataclass(frozen=True)
@@ -654,3 +655,43 @@ def load_model(path) -> keras.Model:
     except Exception as e:              # Keras reports a damaged archive in many ways, some misleading ("file not found")
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise ValueError(f"{path}: cannot load this model file ({type(e).__name__}: {first})") from e
+
+# %% ../nbs/02_train.ipynb #346e37db
+def _check_scalar(y):
+    if tuple(ops.shape(y)) != (): raise ValueError(f"f must return a scalar; it returned shape {tuple(ops.shape(y))}")
+
+def value_and_grad(f, *args):
+    """`f(*args)` (a scalar) and its gradients with respect to each of `args`, on the current Keras backend.
+
+    `args` are arrays (NumPy or backend tensors). Float64 arguments stay float64 (on JAX x64 is switched
+    on for the call), but Keras computes some ops in float32 on JAX (`ops.sin`) and PyTorch (`ops.matmul`),
+    so float64 precision end to end is TensorFlow's. The gradients come back as NumPy arrays, zeros where
+    `f` does not depend on an argument.
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+        xs = [tf.convert_to_tensor(a) for a in args]
+        with tf.GradientTape() as tape:
+            for x in xs: tape.watch(x)
+            y = f(*xs)
+        _check_scalar(y)
+        grads = tape.gradient(y, xs)
+    elif backend == "jax":
+        import jax
+        wide = any(np.dtype(getattr(a, "dtype", np.asarray(a).dtype)) == np.float64 for a in args)
+        with jax.enable_x64(wide):
+            y, pullback = jax.vjp(f, *[jax.numpy.asarray(a) for a in args])
+            _check_scalar(y)
+            grads = [np.asarray(g) for g in pullback(jax.numpy.ones_like(y))]
+            y = np.asarray(y)
+    elif backend == "torch":
+        import torch
+        xs = [torch.tensor(np.asarray(a), requires_grad=True) for a in args]
+        y = f(*xs)
+        _check_scalar(y)
+        grads = torch.autograd.grad(y, xs, allow_unused=True)
+        y = y.detach()
+    else: raise NotImplementedError(f"value_and_grad: no automatic differentiation for backend {backend!r}")
+    as_numpy = lambda g, a: np.zeros(np.shape(a)) if g is None else ops.convert_to_numpy(g)
+    return float(ops.convert_to_numpy(y)), [as_numpy(g, a) for g, a in zip(grads, args)]

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from keras import ops
 
-from .data import BagBatches, Split, _encode_log, bag_of_items
+from .data import BagBatches, Split, encode_log, bag_of_items
 from .evaluate import Recipe, Recommender, register
 from .layers import NetRecommender, NextItemNet, bag_epochs, check_settings, capped_epochs, chunked_softmax_loss
 from .train import adam, ValidationMetric, fit
@@ -389,7 +389,7 @@ def strong_generalization_split(log: pd.DataFrame, n_heldout: int, fold_in: floa
     if not 0 < fold_in < 1: raise ValueError(f"fold_in={fold_in}: must be strictly between 0 and 1")
     if order not in ("random", "time"): raise ValueError(f"order={order!r}: use 'random' or 'time'")
     if min_items < 2: raise ValueError(f"min_items={min_items}: a held-out user needs at least 2 items")
-    ev, index, seqs = _encode_log(log)
+    ev, index, seqs = encode_log(log)
     users = np.array(list(seqs))
     eligible = np.array([len(np.unique(seqs[u])) >= min_items for u in users])
     if n_heldout < 1 or 2 * n_heldout > eligible.sum() - 1:

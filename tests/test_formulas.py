@@ -14,7 +14,8 @@ from keras import ops
 
 import seqrec_nb.lstm
 from seqrec_nb.attention import TransformerBlock
-from seqrec_nb.lstm import LSTMCell, lstm_step, run_cell, value_and_grad
+from seqrec_nb.lstm import LSTMCell, lstm_step, run_cell
+from seqrec_nb.train import value_and_grad
 
 BACKEND = keras.backend.backend()
 

@@ -6,7 +6,7 @@ from keras import ops
 
 from seqrec_nb.data import leave_one_out, pad_sequences, synthetic_log
 from seqrec_nb.layers import FMCRec, LastItemNet, chunked_softmax_loss
-from seqrec_nb.lstm import value_and_grad
+from seqrec_nb.train import value_and_grad
 from seqrec_nb.train import seed_everything
 
 

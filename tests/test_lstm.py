@@ -9,7 +9,8 @@ from keras import ops
 
 from seqrec_nb.data import bucket_width, leave_one_out, synthetic_log
 from seqrec_nb.evaluate import Popularity, evaluate
-from seqrec_nb.lstm import GRUCell, LSTMCell, LSTMNet, LSTMRec, gru_step, lstm_step, run_cell, value_and_grad
+from seqrec_nb.lstm import GRUCell, LSTMCell, LSTMNet, LSTMRec, gru_step, lstm_step, run_cell
+from seqrec_nb.train import value_and_grad
 from seqrec_nb.train import seed_everything
 
 BACKEND = keras.backend.backend()

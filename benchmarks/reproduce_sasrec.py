@@ -60,7 +60,7 @@ def main(argv=None) -> int:
 
     t0 = time.perf_counter()
     rec = SASRec(loss=args.loss, epochs=args.epochs, patience=args.patience, seed=args.seed, style=args.style,
-                 bucket_by_length=not args.padded)
+                 bucket_by_length=not args.padded, validation_protocol="sampled")      # the paper validates on sampled
     rec.fit(games, checkpoint_dir=ck, verbose=0, callbacks=[Progress()])
     seconds = time.perf_counter() - t0
     rows = {}

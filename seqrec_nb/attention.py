@@ -258,7 +258,8 @@ class SASRec(NetRecommender):
             and epochs without improvement of validation NDCG@10 before stopping.
         lr_decay: with a factor in (0, 1), an epoch without improvement sends training back to the best weights
             with the learning rate multiplied by it (`seqrec_nb.train.fit`); None: plain early stopping.
-        validation_protocol: `'sampled'` (the paper's) or `'full'` ranking for the validation metric.
+        validation_protocol: `'full'` ranking (the default: the number the leaderboards report) or `'sampled'`
+            (the paper's) for the validation metric.
         jit_compile: XLA; `'auto'` decides with `seqrec_nb.train.choose_jit_compile`.
         seed: the batch order and the negatives (initial weights and dropout follow `seed_everything`).
         bucket_by_length: batches of similar-length histories cut to their longest (fast), every training event
@@ -271,7 +272,7 @@ class SASRec(NetRecommender):
     """
     def __init__(self, dim: int = 50, n_blocks: int = 2, n_heads: int = 1, dropout: float = 0.5, maxlen: int = 50,
                  loss: str = "bce", negatives: str = "uniform", n_negatives: int = 1, learning_rate: float = 1e-3,
-                 batch_size: int = 128, epochs: int = 200, patience: int = 20, validation_protocol: str = "sampled",
+                 batch_size: int = 128, epochs: int = 200, patience: int = 20, validation_protocol: str = "full",
                  jit_compile="auto", seed: int = 0, style: str = "paper", bucket_by_length: bool = True,
                  lr_decay: float | None = None):
         check_settings(loss, negatives, validation_protocol, lr_decay, dim=dim, n_blocks=n_blocks, n_heads=n_heads, maxlen=maxlen,

@@ -34,11 +34,11 @@ from . import __version__
 from .data import DataUnavailable, ItemIndex, Split, leave_one_out, load_online_retail, load_sasrec_txt
 
 # %% auto #0
-__all__ = ['SEEN_OFFSETS', 'SAVE_FORMAT', 'SIZES', 'RECIPES', 'DATASETS', 'positive_int', 'ranks_against', 'metrics_at_k',
-           'shift_seen', 'offset_label', 'Recommender', 'Popularity', 'MarkovChain', 'writing_folder', 'saved_folder',
-           'read_saved_meta', 'save_state', 'read_items', 'load_state', 'sample_negatives', 'too_few_negatives',
-           'check_cutoffs', 'evaluate', 'ease_weights', 'EASE', 'Recipe', 'register', 'recipes', 'TunedMarkovChain',
-           'baseline_models', 'baseline_table', 'whole_number', 'OneLineParser', 'baselines_cli']
+__all__ = ['SEEN_OFFSETS', 'SAVE_FORMAT', 'SIZES', 'RECIPES', 'DATASETS', 'positive_int', 'ranks_against', 'full_ranks',
+           'metrics_at_k', 'shift_seen', 'offset_label', 'Recommender', 'Popularity', 'MarkovChain', 'writing_folder',
+           'saved_folder', 'read_saved_meta', 'save_state', 'read_items', 'load_state', 'sample_negatives',
+           'too_few_negatives', 'check_cutoffs', 'evaluate', 'ease_weights', 'EASE', 'Recipe', 'register', 'recipes',
+           'TunedMarkovChain', 'baseline_models', 'baseline_table', 'whole_number', 'OneLineParser', 'baselines_cli']
 
 # %% ../nbs/01_evaluate.ipynb #bd7d016b
 def ranks_against(target_scores, other_scores) -> np.ndarray:
@@ -50,6 +50,14 @@ def ranks_against(target_scores, other_scores) -> np.ndarray:
     if np.isnan(target_scores).any() or np.isnan(other_scores).any():
         raise ValueError("scores contain NaN; a model must score every candidate")
     return (other_scores >= target_scores[:, None]).sum(axis=1)
+
+def full_ranks(scores: np.ndarray, targets) -> np.ndarray:
+    """Rank of each row's target among every other item of `scores` `(n, n_items + 1)` (column 0, padding, left
+    out): full ranking. The targets' entries of `scores` are set to -inf in place, so they do not compete."""
+    rows = np.arange(len(targets))
+    target_scores = scores[rows, targets]
+    scores[rows, targets] = -np.inf
+    return ranks_against(target_scores, scores[:, 1:])
 
 def metrics_at_k(ranks, k: int | Sequence[int] = 10) -> dict:
     "HR@K, NDCG@K, MRR@K and Recall@K averaged over users, from 0-based `ranks` (one relevant item each)."
@@ -143,14 +151,11 @@ class Recommender:
         ranks = np.empty((len(offsets), len(targets)), dtype="int64")
         for b in range(0, len(targets), batch_size):
             sl = slice(b, b + batch_size)
-            base, t, hs = self.score(histories[sl]), targets[sl], histories[sl]
-            rows = np.arange(len(t))
+            base, hs = self.score(histories[sl]), histories[sl]
             for j, offset in enumerate(offsets):
                 s = base.copy()
                 for r, h in enumerate(hs): s[r, h] = shift_seen(s[r, h], offset, self.score_scale)
-                target_scores = s[rows, t]
-                s[rows, t] = -np.inf
-                ranks[j, sl] = ranks_against(target_scores, s[:, 1:])
+                ranks[j, sl] = full_ranks(s, targets[sl])
         ndcg = [metrics_at_k(r, k)[f"NDCG@{k}"] for r in ranks]
         self.seen_offset = float(offsets[int(np.argmax(ndcg))])
         self.seen_choice = {offset_label(o): v for o, v in zip(offsets, ndcg)}
@@ -432,11 +437,8 @@ def evaluate(model: Recommender, split: Split, protocol: str = "full", k: int | 
         rows = np.arange(len(t))
         if exclude_seen:
             for r, h in enumerate(histories[sl]): s[r, h] = -np.inf      # a repeat target becomes a miss
-        target_scores = s[rows, t]
-        if protocol == "sampled": ranks[sl] = ranks_against(target_scores, s[rows[:, None], negatives[sl]])
-        else:
-            s[rows, t] = -np.inf                           # the target does not compete with itself
-            ranks[sl] = ranks_against(target_scores, s[:, 1:])
+        if protocol == "sampled": ranks[sl] = ranks_against(s[rows, t], s[rows[:, None], negatives[sl]])
+        else: ranks[sl] = full_ranks(s, t)
     out = metrics_at_k(ranks, k) | {"users": len(ranks)}
     if return_ranks: out["ranks"] = ranks
     return out

@@ -340,7 +340,7 @@ MULTVAE_RECIPE = register(Recipe("multvae", "Mult-VAE", MultVAE, settings={"pati
 SEQVAE_RECIPE = register(Recipe(
     "seqvae", "SeqVAE", SeqVAE,
     settings={"validation_protocol": "full", "batch_size": 256, "learning_rate": 1e-2, "dropout": 0.5, "tie_weights": True,
-              "beta_max": 1e-3, "anneal_steps": 10_000, "patience": 3},
+              "beta_max": 1e-3, "anneal_steps": 10_000, "patience": 3, "lr_decay": 0.5},
     quick={"epochs": 3}, full={"epochs": 200}, derive=capped_epochs(1.3e11), order=70))
 
 # %% ../nbs/40_vae.ipynb #6cc91a5a

@@ -33,22 +33,19 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from . import arima, attention, gan, lstm, vae  # noqa: F401 (importing a model module registers its recipes)
-from .data import (DataUnavailable, ItemIndex, Split, leave_one_out, load_online_retail, load_sasrec_txt,
-                            to_interactions)
-from .evaluate import RECIPES, SIZES, OneLineParser, check_cutoffs, Popularity, Recipe, Recommender, evaluate, offset_label, positive_int, read_saved_meta, recipes, saved_folder, too_few_negatives, whole_number
+from .data import DATA_SETS, DataUnavailable, ItemIndex, Split, leave_one_out, to_interactions
+from .evaluate import RECIPES, SIZES, OneLineParser, baseline_table, check_cutoffs, Popularity, Recipe, Recommender, evaluate, offset_label, positive_int, read_saved_meta, recipes, saved_folder, too_few_negatives, whole_number
 from .train import checkpoint_seconds, device_report, format_report, seed_everything
 
 # %% auto #0
-__all__ = ['DATA_SETS', 'BUCKETS', 'PROTOCOLS', 'EARLIER_FILES', 'PRINTED', 'read_table', 'load_log', 'slice_users',
-           'model_recipes', 'left_out', 'bucket_labels', 'ndcg_by_length', 'top_k', 'repeat_share',
-           'popularity_overlap', 'serving_figures', 'EpochBar', 'save_recommender', 'load_recommender',
-           'item_descriptions', 'package_versions', 'code_commit', 'Leaderboard', 'measure', 'earlier_run',
-           'run_benchmark', 'plot_quality_vs_time', 'plot_by_length', 'parser', 'format_table', 'main', 'side_by_side',
-           'provenance', 'loss_comparison', 'plot_loss_comparison']
+__all__ = ['BUCKETS', 'PROTOCOLS', 'EARLIER_FILES', 'PRINTED', 'read_table', 'load_log', 'slice_users', 'model_recipes',
+           'left_out', 'bucket_labels', 'ndcg_by_length', 'top_k', 'repeat_share', 'popularity_overlap',
+           'serving_figures', 'EpochBar', 'save_recommender', 'load_recommender', 'item_descriptions',
+           'package_versions', 'code_commit', 'Leaderboard', 'measure', 'earlier_run', 'run_benchmark',
+           'plot_quality_vs_time', 'plot_by_length', 'parser', 'format_table', 'main', 'side_by_side', 'provenance',
+           'loss_comparison', 'plot_loss_comparison']
 
 # %% ../nbs/90_benchmark.ipynb #882dbef3
-DATA_SETS = {"online-retail": ("Online Retail", load_online_retail), "games": ("Games", load_sasrec_txt)}
-
 def read_table(path, encoding: str = "utf-8") -> pd.DataFrame:
     """A CSV (also `.csv.gz`, `.tsv`; text in `encoding`) or Parquet file as a DataFrame; anything else is refused by
     its extension, and a file that cannot be read gives a ValueError naming it."""
@@ -505,21 +502,26 @@ def _model_list(text: str) -> list[str]:
         raise argparse.ArgumentTypeError(f"unknown model(s) {', '.join(bad) or repr(text)}; choose from {','.join(r.key for r in recipes())}")
     return keys
 
+def _log_options(p: argparse.ArgumentParser):
+    "The options that say how to read a --data file."
+    p.add_argument("--user-col", default="user_id", help="user column of a --data file (default user_id)")
+    p.add_argument("--item-col", default="item_id", help="item column of a --data file (default item_id)")
+    p.add_argument("--time-col", default="timestamp", help="time column of a --data file (default timestamp)")
+    p.add_argument("--time-unit", choices=("s", "ms"), default=None, help="read whole-number times as Unix seconds or "
+                   "milliseconds (calendar times: ARIMA needs them); by default numbers are only an order")
+    p.add_argument("--encoding", default="utf-8", help="text encoding of a CSV --data file (default utf-8)")
+
 def parser() -> argparse.ArgumentParser:
     "The `seqrec-nb` argument parser."
-    p = OneLineParser(prog="seqrec-nb", description="Sequential recommenders from seqrec_nb: benchmark them, ask a saved one, check the device.")
+    p = OneLineParser(prog="seqrec-nb", description="Sequential recommenders from seqrec_nb: benchmark them, score the baselines, ask a saved "
+                      "model, check the device.")
     p.add_argument("--version", action="version", version=f"seqrec-nb {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     b = sub.add_parser("benchmark", help="train and evaluate models on one split; print and write the leaderboard",
                        description="Train every chosen model on the leave-one-out split of one log, evaluate it, print the "
                        "leaderboard and write it (CSV, JSON, plots, saved models) to --out.")
     b.add_argument("--data", default="online-retail", help="online-retail (default), games, or the path of a CSV/Parquet log")
-    b.add_argument("--user-col", default="user_id", help="user column of a --data file (default user_id)")
-    b.add_argument("--item-col", default="item_id", help="item column of a --data file (default item_id)")
-    b.add_argument("--time-col", default="timestamp", help="time column of a --data file (default timestamp)")
-    b.add_argument("--time-unit", choices=("s", "ms"), default=None, help="read whole-number times as Unix seconds or "
-                   "milliseconds (calendar times: ARIMA needs them); by default numbers are only an order")
-    b.add_argument("--encoding", default="utf-8", help="text encoding of a CSV --data file (default utf-8)")
+    _log_options(b)
     b.add_argument("--models", type=_model_list, default=None, help=f"comma-separated, from {','.join(r.key for r in recipes())} "
                    "(default: all that apply; EASE inverts an items x items matrix: minutes and a 2 GB saved model on 23,715 items)")
     b.add_argument("--protocol", choices=(*PROTOCOLS, "all"), default="all", help="full: against every item; unseen: against "
@@ -534,6 +536,14 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--no-save-models", action="store_true", help="do not save the fitted models under OUT/models")
     b.add_argument("--resume", action="store_true", help="keep the models an interrupted or partial run in --out finished "
                    "(same data, size, seed, protocol, -k) and train only the rest")
+    bl = sub.add_parser("baselines", help="popularity, the Markov chain and EASE on one or more logs, one table",
+                        description="Fit popularity, the first-order Markov chain and EASE on the leave-one-out split of each "
+                        "log and print HR, NDCG and MRR at k on the test targets, under full ranking and the sampled protocol "
+                        "(EASE inverts an items x items matrix per candidate lambda: seconds on Online Retail, minutes on Games).")
+    bl.add_argument("--data", nargs="+", default=["online-retail"], metavar="DATA",
+                    help="online-retail (default), games, or paths of CSV/Parquet logs")
+    _log_options(bl)
+    bl.add_argument("-k", type=positive_int, default=10, help="cut-off of HR@k, NDCG@k and MRR@k (default 10)")
     r = sub.add_parser("recommend", help="top-k items for a history, from a model saved by `benchmark`",
                        description="Load a model saved by `seqrec-nb benchmark` (OUT/models/<model>) and print the top-k "
                        "raw item ids, with descriptions where the data set has them, for a history of raw item ids.")
@@ -545,7 +555,7 @@ def parser() -> argparse.ArgumentParser:
                    "(by default such ids are named on stderr and ignored)")
     rep_ = sub.add_parser("report", help="the device report: backend, accelerators, precision, strategy, XLA",
                           description="Print what the Keras backend sees and what seqrec_nb.train will choose.")
-    for command in (b, r, rep_): command.add_argument("--version", action="version", version=f"seqrec-nb {__version__}")
+    for command in (b, bl, r, rep_): command.add_argument("--version", action="version", version=f"seqrec-nb {__version__}")
     return p
 
 PRINTED = {"train s": "train s", "epochs": "epochs", "best epoch": "best", "seen offset": "seen"}
@@ -567,6 +577,17 @@ def format_table(table: pd.DataFrame, k: int = 10) -> str:
                             if any(p in t.columns for p in PROTOCOLS) else "")
     for model, error in table.get("error", pd.Series(dtype=object)).dropna().items(): text += f"\n{model} failed: {error}"
     return text
+
+def _baselines(args) -> int:
+    "`seqrec-nb baselines`: the baseline table of every --data log."
+    splits = {}
+    for data in args.data:
+        name, log = load_log(data, args.user_col, args.item_col, args.time_col, args.encoding, args.time_unit)
+        splits[name] = leave_one_out(log)
+    table = baseline_table(list(splits), k=args.k, splits=splits)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(table.to_string(float_format=lambda v: f"{v:.4f}"))
+    return 0
 
 def _benchmark(args, command: str) -> int:
     board = run_benchmark(args.data, args.models, args.protocol, args.size, args.seed, args.out, args.k, args.max_users,
@@ -620,12 +641,13 @@ def _stop_workers():
     if pool is not None: pool.shutdown(wait=False, kill_workers=True)
 
 def main(argv=None) -> int:
-    "Console entry point `seqrec-nb`: `benchmark`, `recommend` or `report`; returns the exit status."
+    "Console entry point `seqrec-nb`: `benchmark`, `baselines`, `recommend` or `report`; returns the exit status."
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = parser().parse_args(argv)
     previous = signal.signal(signal.SIGTERM, _interrupt) if threading.current_thread() is threading.main_thread() else None
     try:
         if args.command == "benchmark": return _benchmark(args, " ".join(["seqrec-nb", *argv]))
+        if args.command == "baselines": return _baselines(args)
         if args.command == "recommend": return _recommend(args)
         print(format_report(device_report(show=False)))
         return 0

@@ -24,10 +24,11 @@ from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['COLUMNS', 'ONLINE_RETAIL_URL', 'ONLINE_RETAIL_SHA256', 'ONLINE_RETAIL_SHAPE', 'SASREC_GAMES_URL',
-           'SASREC_GAMES_SHA256', 'to_interactions', 'DataUnavailable', 'data_dir', 'cache_dir', 'sha256_file',
-           'download', 'find_local', 'clean_online_retail', 'load_online_retail', 'load_sasrec_txt', 'load_movielens',
-           'log_stats', 'ItemIndex', 'Split', 'encode_log', 'leave_one_out', 'temporal_split', 'pad_sequences',
-           'bucket_width', 'windows_of', 'NextItemBatches', 'bag_of_items', 'BagBatches', 'synthetic_log']
+           'SASREC_GAMES_SHA256', 'DATA_SETS', 'to_interactions', 'DataUnavailable', 'data_dir', 'cache_dir',
+           'sha256_file', 'download', 'find_local', 'clean_online_retail', 'load_online_retail', 'load_sasrec_txt',
+           'load_movielens', 'load_data_set', 'log_stats', 'ItemIndex', 'Split', 'encode_log', 'leave_one_out',
+           'temporal_split', 'pad_sequences', 'bucket_width', 'windows_of', 'NextItemBatches', 'bag_of_items',
+           'BagBatches', 'synthetic_log']
 
 # %% ../nbs/00_data.ipynb #75070d72
 COLUMNS = ("user_id", "item_id", "timestamp")
@@ -298,6 +299,14 @@ def load_movielens(path) -> pd.DataFrame:
     df = pd.read_csv(path, encoding="latin-1", **_movielens_layout(first))
     df["timestamp"] = pd.to_datetime(df["timestamp"], unit="s")
     return to_interactions(df)
+
+# %% ../nbs/00_data.ipynb #f80064d2
+DATA_SETS = {"online-retail": ("Online Retail", load_online_retail), "games": ("Games", load_sasrec_txt)}
+
+def load_data_set(name: str) -> pd.DataFrame:
+    "The interaction log of the data set called `name` (a key of `DATA_SETS`)."
+    if name not in DATA_SETS: raise ValueError(f"unknown data set {name!r}; choose from {', '.join(DATA_SETS)}")
+    return DATA_SETS[name][1]()
 
 # %% ../nbs/00_data.ipynb #48bc9f19
 def log_stats(log: pd.DataFrame) -> pd.Series:

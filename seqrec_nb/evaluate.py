@@ -21,7 +21,7 @@ import time
 import warnings
 import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,14 +31,15 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from . import __version__
-from .data import DataUnavailable, ItemIndex, Split, leave_one_out, load_online_retail, load_sasrec_txt
+from .data import DataUnavailable, ItemIndex, Split, leave_one_out, load_data_set, load_online_retail, load_sasrec_txt
 
 # %% auto #0
-__all__ = ['SEEN_OFFSETS', 'SAVE_FORMAT', 'SIZES', 'RECIPES', 'DATASETS', 'positive_int', 'ranks_against', 'full_ranks',
+__all__ = ['SEEN_OFFSETS', 'SAVE_FORMAT', 'SIZES', 'RECIPES', 'RECIPE_FORMAT', 'positive_int', 'ranks_against', 'full_ranks',
            'metrics_at_k', 'shift_seen', 'offset_label', 'Recommender', 'Popularity', 'MarkovChain', 'writing_folder',
            'saved_folder', 'read_saved_meta', 'save_state', 'read_items', 'load_state', 'sample_negatives',
            'too_few_negatives', 'check_cutoffs', 'evaluate', 'ease_weights', 'EASE', 'Recipe', 'register', 'recipes',
-           'TunedMarkovChain', 'baseline_models', 'baseline_table', 'whole_number', 'OneLineParser', 'baselines_cli']
+           'write_recipe', 'read_recipe', 'TunedMarkovChain', 'baseline_models', 'baseline_table', 'whole_number',
+           'OneLineParser']
 
 # %% ../nbs/01_evaluate.ipynb #bd7d016b
 def ranks_against(target_scores, other_scores) -> np.ndarray:
@@ -535,6 +536,8 @@ class Recipe:
             applied last.
         applies: `applies(log) -> str | None`, why the model cannot run on an interaction log (None: it can).
         order: the row's place in the leaderboard.
+        space: the search space of `seqrec_nb.tune`, setting name -> range: `'LOW..HIGH'` (whole numbers: an
+            integer range; `'LOW..HIGH log'` on a log scale) or `'A|B|C'` (a choice). Empty: nothing to tune.
     """
     key: str
     name: str
@@ -545,6 +548,7 @@ class Recipe:
     derive: Callable | None = None
     applies: Callable | None = None
     order: int = 0
+    space: dict = field(default_factory=dict)
 
     @property
     def trains_in_epochs(self) -> bool:
@@ -569,6 +573,14 @@ class Recipe:
         "The unfitted model for `split` at `size`; `overrides` replace any setting."
         return self.model(**(self.settings_for(split, size, seed, max_epochs) | overrides))
 
+    def with_settings(self, settings: dict, name: str | None = None) -> "Recipe":
+        """This recipe with `settings` (a tuned recipe's) at every size: they replace `settings` and the sizes' own
+        values of the same names, and `derive` still applies. `name` is the new recipe's row label."""
+        unknown = sorted(set(settings) - set(inspect.signature(self.model).parameters))
+        if unknown: raise ValueError(f"recipe {self.key!r}: {self.model.__name__} has no setting {', '.join(unknown)}")
+        def drop(d): return {k: v for k, v in d.items() if k not in settings}
+        return replace(self, name=name or self.name, settings=self.settings | settings, quick=drop(self.quick), full=drop(self.full))
+
 RECIPES: dict[str, Recipe] = {}
 
 def register(recipe: Recipe) -> Recipe:
@@ -583,6 +595,35 @@ def recipes(keys: Sequence[str] | None = None) -> list[Recipe]:
     unknown = [k for k in keys if k not in RECIPES]
     if unknown: raise ValueError(f"unknown model {', '.join(map(repr, unknown))}; choose from {', '.join(r.key for r in recipes())}")
     return [RECIPES[k] for k in keys]
+
+RECIPE_FORMAT = "seqrec_nb recipe 1"
+
+def write_recipe(recipe: Recipe, path, **about) -> Path:
+    """Write `recipe`'s settings as JSON into `path` (whole or not at all): its model's key, its row label, the settings
+    that differ from the registered recipe's (all of `settings`) and `about` (where they come from: the study, its data,
+    its numbers); `read_recipe` reads it back. Returns `path`."""
+    doc = {"format": RECIPE_FORMAT, "seqrec_nb": __version__, "model": recipe.key, "name": recipe.name,
+           "module": recipe.model.__module__, "settings": recipe.settings, "about": about}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(path.name + ".part")
+    part.write_text(json.dumps(doc, indent=1, default=lambda v: v.item() if isinstance(v, np.generic) else str(v)))
+    os.replace(part, path)
+    return path
+
+def read_recipe(path) -> Recipe:
+    """The recipe `write_recipe` put into `path`: the registered recipe of its model with its settings at every size
+    (`Recipe.with_settings`). Its model's module must be imported (the benchmark and `seqrec_nb.tune` import them all)."""
+    path = Path(path)
+    try: doc = json.loads(path.read_text())
+    except FileNotFoundError: raise FileNotFoundError(f"{path}: no such recipe file") from None
+    except (ValueError, OSError) as e: raise ValueError(f"{path}: not a recipe file ({e})") from None
+    if not isinstance(doc, dict) or doc.get("format") != RECIPE_FORMAT or not isinstance(doc.get("settings"), dict):
+        raise ValueError(f"{path}: not a recipe file written by seqrec_nb (no {RECIPE_FORMAT!r} format)")
+    if doc.get("model") not in RECIPES:
+        raise ValueError(f"{path}: a recipe of the model {doc.get('model')!r}, which is not registered "
+                         f"(import {doc.get('module', 'its module')} first; registered: {', '.join(RECIPES)})")
+    return RECIPES[doc["model"]].with_settings(doc["settings"], doc.get("name"))
 
 # %% ../nbs/01_evaluate.ipynb #bedec565
 class TunedMarkovChain(MarkovChain):
@@ -605,24 +646,21 @@ register(Recipe("markov", "MarkovChain", TunedMarkovChain, order=10))
 register(Recipe("ease", "EASE", EASE, quick={"grid": (100, 1000)}, full={"grid": (10, 100, 1000, 10_000)}, order=20));
 
 # %% ../nbs/01_evaluate.ipynb #62d727ba
-DATASETS = {"online_retail": load_online_retail, "games": load_sasrec_txt}
-
 def baseline_models() -> dict:
     "The baselines every leaderboard carries, unfitted (EASE chooses its lambda on the validation targets)."
     return {"Popularity": Popularity(), "MarkovChain": MarkovChain(), "EASE": EASE()}
 
-def baseline_table(datasets: Sequence[str] = ("online_retail", "games"), protocols: Sequence[str] = ("full", "sampled"),
+def baseline_table(datasets: Sequence[str] = ("online-retail", "games"), protocols: Sequence[str] = ("full", "sampled"),
                    k: int = 10, models: dict | None = None, splits: dict | None = None) -> pd.DataFrame:
     """Fit the baselines on each data set's leave-one-out split and evaluate on the test targets.
 
-    One row per (data set, model), one column per (protocol, metric). Pass `splits` (name -> Split)
-    to reuse splits already made.
+    One row per (data set, model), one column per (protocol, metric). `datasets` are names of `DATA_SETS`;
+    pass `splits` (name -> Split) to reuse splits already made, or to name logs of your own.
     """
     rows = {}
     for name in datasets:
         if splits and name in splits: split = splits[name]
-        elif name in DATASETS: split = leave_one_out(DATASETS[name]())
-        else: raise ValueError(f"unknown data set {name!r}; choose from {sorted(DATASETS)}")
+        else: split = leave_one_out(load_data_set(name))
         usable, why = list(protocols), None
         if "sampled" in usable and (why := too_few_negatives(split)): usable.remove("sampled")    # too small a catalogue
         check_cutoffs(k, split, usable)                                      # refused before anything is said
@@ -653,22 +691,3 @@ positive_int = whole_number(1)
 class OneLineParser(argparse.ArgumentParser):
     "An `argparse.ArgumentParser` whose errors are one line (`prog: error: ...`), without the usage block."
     def error(self, message): self.exit(2, f"{self.prog}: error: {message}\n")
-
-def baselines_cli(argv: Sequence[str] | None = None) -> int:
-    "Console entry point `seqrec-baselines`: evaluate the baselines and print the table."
-    p = OneLineParser(prog="seqrec-baselines", description="Evaluate the Popularity, MarkovChain "
-                                "and EASE baselines on a leave-one-out split, under the full and the sampled protocol "
-                                "(EASE inverts an items x items matrix per candidate lambda: seconds on Online Retail, "
-                                "minutes on Games).")
-    p.add_argument("--data", nargs="+", default=["online_retail"], type=lambda s: s.replace("-", "_"), choices=sorted(DATASETS),
-                   metavar="DATA", help="data sets to evaluate on: online-retail (default) and/or games")
-    p.add_argument("-k", type=positive_int, default=10, help="cut-off K of HR@K, NDCG@K, MRR@K (default: 10)")
-    p.add_argument("--version", action="version", version=f"seqrec-baselines {__version__}")
-    args = p.parse_args(argv)
-    try: table = baseline_table(args.data, k=args.k)
-    except (DataUnavailable, ValueError) as e:
-        print(f"seqrec-baselines: {e}", file=sys.stderr)
-        return 2
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(table.to_string(float_format=lambda v: f"{v:.4f}"))
-    return 0

@@ -1,4 +1,4 @@
-"The installed console command `seqrec-baselines`, run as a user runs it."
+"The installed console command `seqrec-nb baselines`, run as a user runs it."
 import gzip
 import os
 import shutil
@@ -9,12 +9,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-CLI = shutil.which("seqrec-baselines", path=str(Path(sys.executable).parent)) or "seqrec-baselines"
+CLI = shutil.which("seqrec-nb", path=str(Path(sys.executable).parent)) or "seqrec-nb"
 
 
 def run(tmp_path, data_dir, *args):
     env = {**os.environ, "SEQREC_DATA": str(data_dir), "SEQREC_CACHE": str(tmp_path / "cache"), "SEQREC_OFFLINE": "1"}
-    return subprocess.run([CLI, *args], capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run([CLI, "baselines", *args], capture_output=True, text=True, env=env, timeout=300)
 
 
 def test_no_data_one_line_naming_seqrec_data(tmp_path):
@@ -50,19 +50,20 @@ def test_prints_the_table_from_a_local_copy(tmp_path, data):
 
 
 def test_help():
-    res = subprocess.run([CLI, "--help"], capture_output=True, text=True)
+    res = subprocess.run([CLI, "baselines", "--help"], capture_output=True, text=True)
     assert res.returncode == 0 and "--data" in res.stdout
 
 
 def test_bad_cutoffs_and_the_spelling_of_seqrec_nb(tmp_path, data):
-    "`-k` is checked as `seqrec-nb` checks it, and `--data online-retail` is spelled as `seqrec-nb` spells it."
+    "`-k` is checked as `seqrec-nb benchmark` checks it, and data sets are spelled as it spells them."
     for args, words in ((["-k", "0"], "argument -k"), (["--data", "online-retail", "-k", "100000"], "k=100000"),
-                        (["--data", "movielens"], "argument --data")):
+                        (["--data", "movielens"], "not a data set name (online-retail, games)"),
+                        (["--data", "online_retail"], "not a data set name (online-retail, games)")):
         res = run(tmp_path, data, *args)
         lines = res.stderr.strip().splitlines()
         assert res.returncode == 2 and len(lines) == 1 and words in lines[0] and "Traceback" not in res.stderr, (args, res.stderr)
     res = run(tmp_path, data, "--version")
-    assert res.returncode == 0 and res.stdout.startswith("seqrec-baselines "), res
+    assert res.returncode == 0 and res.stdout.startswith("seqrec-nb "), res
 
 
 def test_importing_the_package_writes_nothing_to_stderr():

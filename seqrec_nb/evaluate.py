@@ -599,9 +599,9 @@ def recipes(keys: Sequence[str] | None = None) -> list[Recipe]:
 RECIPE_FORMAT = "seqrec_nb recipe 1"
 
 def write_recipe(recipe: Recipe, path, **about) -> Path:
-    """Write `recipe`'s settings as JSON into `path` (whole or not at all): its model's key, its row label, the settings
-    that differ from the registered recipe's (all of `settings`) and `about` (where they come from: the study, its data,
-    its numbers); `read_recipe` reads it back. Returns `path`."""
+    """Write `recipe` as JSON into `path` (whole or not at all): its model's key, its row label, its `settings` (a tuned
+    recipe's hold the tuned values) and `about` (where they come from: the study, its data, its numbers);
+    `read_recipe` reads it back. Returns `path`."""
     doc = {"format": RECIPE_FORMAT, "seqrec_nb": __version__, "model": recipe.key, "name": recipe.name,
            "module": recipe.model.__module__, "settings": recipe.settings, "about": about}
     path = Path(path)

@@ -308,4 +308,6 @@ class SASRec(NetRecommender):
 SASREC_RECIPE = register(Recipe(
     "sasrec", "SASRec", SASRec,
     settings={"validation_protocol": "full", "learning_rate": 5e-3, "patience": 3, "lr_decay": 0.5},
-    quick={"epochs": 3}, full={"epochs": 200}, derive=for_full_ranking(1.1e11), order=50))
+    quick={"epochs": 3}, full={"epochs": 200}, derive=for_full_ranking(1.1e11), order=50,
+    space={"learning_rate": "1e-4..1e-2 log", "dropout": "0.0..0.7", "dim": "32..128 log", "n_blocks": "1..3",
+           "batch_size": "64|128|256"}))

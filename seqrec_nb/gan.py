@@ -395,4 +395,6 @@ def _cfgan_epochs(split: Split, settings: dict) -> dict:
     return {"epochs": min(cap, settings.get("epochs", cap))}
 
 CFGAN_RECIPE = register(Recipe("cfgan", "CFGAN", CFGAN, settings={"patience": 10}, quick={"epochs": 5},
-                               derive=_cfgan_epochs, order=80))
+                               derive=_cfgan_epochs, order=80,
+                               space={"learning_rate": "1e-4..1e-2 log", "hidden_g": "100..600 log", "zr_ratio": "0.5..0.95",
+                                      "pm_ratio": "0.5..0.95", "zr_weight": "0.01..0.3 log"}))

@@ -217,4 +217,6 @@ LSTM_RECIPE = register(Recipe(
     "lstm", "LSTMRec", LSTMRec,
     settings={"validation_protocol": "full", "batch_size": 256, "learning_rate": 1e-2, "dropout": 0.5, "tie_weights": True,
               "patience": 3},
-    quick={"epochs": 3}, full={"epochs": 200}, derive=for_full_ranking(1.3e11), order=40))
+    quick={"epochs": 3}, full={"epochs": 200}, derive=for_full_ranking(1.3e11), order=40,
+    space={"learning_rate": "1e-3..3e-2 log", "dropout": "0.0..0.7", "dim": "32..256 log", "batch_size": "64|128|256|512",
+           "cell": "lstm|gru"}))

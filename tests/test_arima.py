@@ -8,6 +8,8 @@ from seqrec_nb.arima import (ARIMAPopularity, backtest, demand, fit_ar_ls, forec
 from seqrec_nb.data import synthetic_log, temporal_split
 from seqrec_nb.evaluate import evaluate
 
+pytestmark = pytest.mark.backend_free      # no Keras model runs here: CI runs this file on TensorFlow only
+
 
 def weekly_demand(n_days=140, n_hot=3, seed=0):
     rng = np.random.default_rng(seed)

@@ -87,6 +87,7 @@ def test_same_seed_same_leaderboard(tmp_path, log_file):
     assert not (tmp_path / "run0" / "models").exists()
 
 
+@pytest.mark.backend_free        # every case is refused before a model trains: CI runs it on TensorFlow only
 def test_bad_arguments_give_one_line_and_a_nonzero_exit(tmp_path, log_file):
     saved = tmp_path / "saved"
     code, _, err = finish(start(tmp_path, "benchmark", *columns(log_file), "--models", "pop", "--out", saved))

@@ -6,6 +6,8 @@ import pytest
 from seqrec_nb.data import (ItemIndex, NextItemBatches, leave_one_out, load_movielens, load_sasrec_txt,
                             pad_sequences, temporal_split, to_interactions)
 
+pytestmark = pytest.mark.backend_free      # no Keras model runs here: CI runs this file on TensorFlow only
+
 
 @pytest.fixture
 def raw():

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.backend_free      # no Keras model runs here: CI runs this file on TensorFlow only
+
 PACKAGE = Path(__file__).resolve().parent.parent / "seqrec_nb"
 FOUNDATION = ["data", "evaluate", "train", "layers"]           # each may import those before it
 MODELS = ["arima", "lstm", "attention", "vae", "gan"]          # each may import the foundation, never each other

@@ -14,6 +14,8 @@ import pytest
 
 from seqrec_nb.data import DataUnavailable, cache_dir, download, load_online_retail, load_sasrec_txt
 
+pytestmark = pytest.mark.backend_free      # no Keras model runs here: CI runs this file on TensorFlow only
+
 RAW = pd.DataFrame({
     "InvoiceNo": ["536365", "536365", "C536379", "536380", "536381", "536382"],
     "StockCode": ["85123A", "71053", "85123A", "22752", "71053", "22752"],

@@ -6,6 +6,8 @@ from seqrec_nb.data import leave_one_out, synthetic_log
 from seqrec_nb.evaluate import (EASE, MarkovChain, Popularity, Recommender, evaluate, metrics_at_k, ranks_against,
                                 ease_weights, sample_negatives)
 
+pytestmark = pytest.mark.backend_free      # no Keras model runs here: CI runs this file on TensorFlow only
+
 
 @pytest.fixture(scope="module")
 def split():

@@ -336,12 +336,17 @@ def _mult_vae_schedule(split: Split, settings: dict) -> dict:
     return {"epochs": epochs, "anneal_steps": max(1, math.ceil(max(1, epochs // 2) * steps / beta_max))}
 
 MULTVAE_RECIPE = register(Recipe("multvae", "Mult-VAE", MultVAE, settings={"patience": 10},
-                                 quick={"epochs": 5}, derive=_mult_vae_schedule, order=60))
+                                 quick={"epochs": 5}, derive=_mult_vae_schedule, order=60,
+                                 space={"learning_rate": "1e-4..1e-2 log", "dropout": "0.0..0.8", "hidden": "200..1000 log",
+                                        "latent": "50..400 log", "beta_max": "0.05..1.0 log",
+                                        "weight_decay": "0.0|1e-5|1e-4|1e-3"}))
 SEQVAE_RECIPE = register(Recipe(
     "seqvae", "SeqVAE", SeqVAE,
     settings={"validation_protocol": "full", "batch_size": 256, "learning_rate": 1e-2, "dropout": 0.5, "tie_weights": True,
               "beta_max": 1e-3, "anneal_steps": 10_000, "patience": 3, "lr_decay": 0.5},
-    quick={"epochs": 3}, full={"epochs": 200}, derive=capped_epochs(1.3e11), order=70))
+    quick={"epochs": 3}, full={"epochs": 200}, derive=capped_epochs(1.3e11), order=70,
+    space={"learning_rate": "1e-3..3e-2 log", "dropout": "0.0..0.7", "dim": "32..256 log", "latent": "16..128 log",
+           "beta_max": "1e-4..1e-1 log", "batch_size": "64|128|256|512"}))
 
 # %% ../nbs/40_vae.ipynb #6cc91a5a
 @dataclass

@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from . import __version__
 from . import arima, attention, gan, lstm, vae  # noqa: F401 (importing a model module registers its recipes)
 from .data import DATA_SETS, DataUnavailable, ItemIndex, Split, leave_one_out, to_interactions
-from .evaluate import RECIPES, SIZES, OneLineParser, baseline_table, check_cutoffs, Popularity, Recipe, Recommender, evaluate, offset_label, positive_int, read_saved_meta, recipes, saved_folder, too_few_negatives, whole_number
+from .evaluate import RECIPES, SIZES, OneLineParser, baseline_table, check_cutoffs, Popularity, Recipe, Recommender, evaluate, offset_label, positive_int, read_saved_meta, read_recipe, recipes, register, saved_folder, too_few_negatives, whole_number
 from .train import checkpoint_seconds, device_report, format_report, seed_everything
 
 # %% auto #0
@@ -511,8 +511,10 @@ def _log_options(p: argparse.ArgumentParser):
                    "milliseconds (calendar times: ARIMA needs them); by default numbers are only an order")
     p.add_argument("--encoding", default="utf-8", help="text encoding of a CSV --data file (default utf-8)")
 
-def parser() -> argparse.ArgumentParser:
-    "The `seqrec-nb` argument parser."
+def parser(commands=()) -> argparse.ArgumentParser:
+    """The `seqrec-nb` argument parser. `commands` are modules (or objects) that bring a subcommand of their own: its
+    `NAME`, `HELP`, `DESCRIPTION` and `add_arguments(parser)`; the parser gives each `--data` and the options that say
+    how to read a log file, and `main` runs it with `run_command(args, load, command_line)`."""
     p = OneLineParser(prog="seqrec-nb", description="Sequential recommenders from seqrec_nb: benchmark them, score the baselines, ask a saved "
                       "model, check the device.")
     p.add_argument("--version", action="version", version=f"seqrec-nb {__version__}")
@@ -534,6 +536,9 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--max-epochs", type=positive_int, default=None, help="cap every neural model's epochs")
     b.add_argument("-k", type=positive_int, default=10, help="cut-off of HR@k and NDCG@k (default 10)")
     b.add_argument("--no-save-models", action="store_true", help="do not save the fitted models under OUT/models")
+    b.add_argument("--recipe", action="append", default=[], metavar="FILE", help="a recipe file written by `seqrec-nb tune`: "
+                   "train its model with the tuned settings, as the row 'NAME (tuned)' (repeatable; without --models, "
+                   "only the recipes' models)")
     b.add_argument("--resume", action="store_true", help="keep the models an interrupted or partial run in --out finished "
                    "(same data, size, seed, protocol, -k) and train only the rest")
     bl = sub.add_parser("baselines", help="popularity, the Markov chain and EASE on one or more logs, one table",
@@ -555,7 +560,14 @@ def parser() -> argparse.ArgumentParser:
                    "(by default such ids are named on stderr and ignored)")
     rep_ = sub.add_parser("report", help="the device report: backend, accelerators, precision, strategy, XLA",
                           description="Print what the Keras backend sees and what seqrec_nb.train will choose.")
-    for command in (b, bl, r, rep_): command.add_argument("--version", action="version", version=f"seqrec-nb {__version__}")
+    extra = []
+    for c in commands:
+        e = sub.add_parser(c.NAME, help=c.HELP, description=c.DESCRIPTION)
+        e.add_argument("--data", default="online-retail", help="online-retail (default), games, or the path of a CSV/Parquet log")
+        _log_options(e)
+        c.add_arguments(e)
+        extra.append(e)
+    for command in (b, bl, r, rep_, *extra): command.add_argument("--version", action="version", version=f"seqrec-nb {__version__}")
     return p
 
 PRINTED = {"train s": "train s", "epochs": "epochs", "best epoch": "best", "seen offset": "seen"}
@@ -590,10 +602,17 @@ def _baselines(args) -> int:
     return 0
 
 def _benchmark(args, command: str) -> int:
-    board = run_benchmark(args.data, args.models, args.protocol, args.size, args.seed, args.out, args.k, args.max_users,
-                          args.max_epochs, save_models=not args.no_save_models,
-                          columns=(args.user_col, args.item_col, args.time_col), command=command, resume=args.resume,
-                          encoding=args.encoding, time_unit=args.time_unit, progress=sys.stderr.isatty())
+    tuned = [read_recipe(f) for f in args.recipe]
+    models = args.models if args.models is not None or not tuned else list(dict.fromkeys(r.key for r in tuned))
+    registered = {r.key: RECIPES[r.key] for r in tuned}
+    try:
+        for r in tuned: register(r)                      # this run trains the tuned recipe in place of the registered one
+        board = run_benchmark(args.data, models, args.protocol, args.size, args.seed, args.out, args.k, args.max_users,
+                              args.max_epochs, save_models=not args.no_save_models,
+                              columns=(args.user_col, args.item_col, args.time_col), command=command, resume=args.resume,
+                              encoding=args.encoding, time_unit=args.time_unit, progress=sys.stderr.isatty())
+    finally:
+        for r in registered.values(): register(r)
     print(f"{board.meta['data']}: {board.meta['users']} users, {board.meta['items']} items, size {args.size}, seed {args.seed}, "
           f"backend {keras.backend.backend()}")
     if args.size == "quick": print("quick size: a few epochs check that every model runs; they do not measure the models' "
@@ -640,21 +659,28 @@ def _stop_workers():
     pool = getattr(reusable_executor, "_executor", None)           # None when no pool was started
     if pool is not None: pool.shutdown(wait=False, kill_workers=True)
 
-def main(argv=None) -> int:
-    "Console entry point `seqrec-nb`: `benchmark`, `baselines`, `recommend` or `report`; returns the exit status."
+def main(argv=None, commands=()) -> int:
+    """Console entry point `seqrec-nb`: `benchmark`, `baselines`, `recommend`, `report`, or one of `commands` (see `parser`);
+    returns the exit status."""
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
-    args = parser().parse_args(argv)
+    args = parser(commands).parse_args(argv)
+    extra = {c.NAME: c for c in commands}
     previous = signal.signal(signal.SIGTERM, _interrupt) if threading.current_thread() is threading.main_thread() else None
     try:
         if args.command == "benchmark": return _benchmark(args, " ".join(["seqrec-nb", *argv]))
         if args.command == "baselines": return _baselines(args)
         if args.command == "recommend": return _recommend(args)
+        if args.command in extra:
+            def load(): return load_log(args.data, args.user_col, args.item_col, args.time_col, args.encoding, args.time_unit)
+            return extra[args.command].run_command(args, load, " ".join(["seqrec-nb", *argv]))
         print(format_report(device_report(show=False)))
         return 0
     except KeyboardInterrupt:
         _stop_workers()
-        where = f" in {Path(args.out).resolve()}; rerun with --resume to go on" if args.command == "benchmark" else ""
-        print(f"seqrec-nb: interrupted; the models finished so far are kept{where}", file=sys.stderr)
+        if args.command == "benchmark":
+            print(f"seqrec-nb: interrupted; the models finished so far are kept in {Path(args.out).resolve()}; "
+                  "rerun with --resume to go on", file=sys.stderr)
+        else: print("seqrec-nb: interrupted", file=sys.stderr)
         return 130
     except (ValueError, OSError, DataUnavailable, KeyError) as e:          # bad input: say what, in one line
         print(f"seqrec-nb: {str(e).strip() or type(e).__name__}", file=sys.stderr)

@@ -67,10 +67,12 @@ def native_noise_filtered(patterns=TF_NOISE):
 
 # %% ../nbs/91_cli.ipynb #3054911d
 def main(argv=None) -> int:
-    "Console entry point `seqrec-nb` (`benchmark`, `baselines`, `recommend`, `report`): `seqrec_nb.benchmark.main` without TensorFlow's start-up noise."
+    """Console entry point `seqrec-nb` (`benchmark`, `baselines`, `recommend`, `report`, `tune`): `seqrec_nb.benchmark.main`
+    with `seqrec_nb.tune`'s subcommand, without TensorFlow's start-up noise."""
     argv = sys.argv[1:] if argv is None else list(argv)
     with native_stderr_silenced():
         from seqrec_nb.benchmark import main as benchmark_main
+        from seqrec_nb import tune
         if argv == ["report"]:       # the device probe logs natively too (a failed cuInit on a machine without a GPU)
             from seqrec_nb.train import describe_devices
             devices = describe_devices()
@@ -78,5 +80,5 @@ def main(argv=None) -> int:
         from seqrec_nb.train import device_report, format_report
         print(format_report(device_report(devices, show=False)))
         return 0
-    with native_noise_filtered(): return benchmark_main(argv)
+    with native_noise_filtered(): return benchmark_main(argv, commands=[tune])
 

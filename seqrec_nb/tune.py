@@ -15,8 +15,10 @@ import json
 import logging
 import os
 import re
+import signal
 import socket
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -310,7 +312,35 @@ def study_span(study: optuna.Study) -> float:
 
 def slug(name: str) -> str: return re.sub(r"[^a-z0-9.]+", "-", name.lower()).strip("-") or "log"
 
-# %% ../nbs/92_tune.ipynb #23492148
+# %% ../nbs/92_tune.ipynb #325ca39f
+class _Interrupts:
+    """Ctrl-C and SIGTERM while a study runs: `KeyboardInterrupt` at once, and again at the next epoch or trial (`check`)
+    if Python swallowed the first. A signal that lands in a garbage-collection callback (SQLAlchemy's sessions make them
+    frequent) raises there, where Python prints the exception and goes on; the hook that prints it is quietened for
+    `KeyboardInterrupt` meanwhile."""
+    def __init__(self): self.requested, self.saved = False, None
+
+    def handle(self, signum, frame):
+        self.requested = True
+        raise KeyboardInterrupt
+
+    def check(self):
+        if self.requested: raise KeyboardInterrupt
+
+    def __enter__(self):
+        self.requested = False
+        if threading.current_thread() is threading.main_thread():     # only the main thread may set signal handlers
+            self.saved = {sig: signal.signal(sig, self.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        self.hook = sys.unraisablehook
+        sys.unraisablehook = lambda u: None if isinstance(u.exc_value, KeyboardInterrupt) else self.hook(u)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in (self.saved or {}).items(): signal.signal(sig, handler)
+        self.saved, sys.unraisablehook = None, self.hook
+
+_interrupts = _Interrupts()
+
 class _Progress:
     "The study's progress: a bar over its finished trials on a terminal, else a line per trial on stderr."
     def __init__(self, study, total: int, done: int, on: bool, desc: str):
@@ -327,9 +357,11 @@ class _Progress:
         if self.bar is not None: self.bar.close()
 
     def epoch(self, trial, epoch: int, value: float):
+        _interrupts.check()
         if self.bar is not None: self.bar.set_postfix_str(f"trial {trial.number}, epoch {epoch}: {value:.4f}")
 
     def trial_done(self, study, trial):
+        _interrupts.check()
         self.ran += trial.state in FINISHED
         done = len(study.get_trials(deepcopy=False, states=FINISHED))
         best = max((t.value for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))), default=None)
@@ -386,7 +418,7 @@ def tune(data: pd.DataFrame | Split, model: str = "sasrec", trials: int = 20, ti
     before = len(st.get_trials(deepcopy=False, states=FINISHED))
     show = _Progress(st, trials, before, progress, f"{recipe.name} on {name}")
     if before < trials:
-        with show:
+        with _interrupts, show:
             st.optimize(objective(recipe, split, searched, size, seed, max_epochs, on_epoch=show.epoch), n_trials=trials - before,
                         timeout=timeout, catch=(Exception,), gc_after_trial=True,
                         callbacks=[optuna.study.MaxTrialsCallback(trials, states=FINISHED), show.trial_done])
@@ -483,6 +515,12 @@ def format_result(result: Tuned, top: int = 5) -> str:
                          "leaves some of them out, or the study is short): keep the recipe")
     return "\n".join(lines)
 
+class _QuietInterrupt(logging.Filter):
+    "Drop Optuna's warnings about a trial that Ctrl-C or SIGTERM stopped: the command says so in one line."
+    def filter(self, record) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt): return False
+        return not re.fullmatch(r"Trial \d+ failed with value None\.", record.getMessage())     # repeats the line before
+
 def run_command(args, load: Callable, command: str | None = None) -> int:
     """`seqrec-nb tune`: check the arguments, open the storage, then `load()` the log (`(name, log)`), search, print and
     write the recipe; returns the exit status."""
@@ -494,6 +532,8 @@ def run_command(args, load: Callable, command: str | None = None) -> int:
     storage = open_storage(url)                                      # a bad --storage too
     optuna.logging.set_verbosity(optuna.logging.WARNING)            # a failed trial still says why
     logging.getLogger("tensorflow").setLevel(logging.ERROR)          # each trial's new model retraces: TensorFlow warns of it
+    trials_log = logging.getLogger("optuna.study._optimize")          # where Optuna reports a failed trial
+    if not any(isinstance(f, _QuietInterrupt) for f in trials_log.filters): trials_log.addFilter(_QuietInterrupt())
     name, log = load()
     try:
         result = tune(log, args.model, args.trials, args.timeout, args.out, storage, args.study, space, args.size, args.seed,

@@ -15,6 +15,7 @@ from pathlib import Path
 import keras
 import optuna
 import pytest
+import sqlalchemy
 
 from seqrec_nb.cli import main
 from seqrec_nb.data import leave_one_out, synthetic_log
@@ -39,15 +40,29 @@ def command(log_file, out, *args):
     return [CLI, "tune", "--data", str(log_file), "--out", str(out), "--study", "s", *TINY, *map(str, args)]
 
 
+STARTED = []
+
+
 def start(cmd):
     env = {**os.environ, "SEQREC_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    STARTED.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
+    return STARTED[-1]
+
+
+@pytest.fixture(autouse=True)
+def no_worker_left():
+    "A test that fails half-way leaves no worker running."
+    yield
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None: proc.kill(); proc.communicate()
 
 
 def trials(out) -> list:
     "The study's trials, read as a user would (none until its database and study exist)."
     if not (out / "optuna.db").is_file(): return []
-    storage = optuna.storages.RDBStorage(f"sqlite:///{out / 'optuna.db'}", engine_kwargs={"connect_args": {"timeout": 60}})
+    try: storage = optuna.storages.RDBStorage(f"sqlite:///{out / 'optuna.db'}", engine_kwargs={"connect_args": {"timeout": 60}})
+    except sqlalchemy.exc.SQLAlchemyError: return []              # the worker is still making its tables
     try: return optuna.load_study(study_name="s", storage=storage).get_trials()
     except KeyError: return []
 
@@ -85,6 +100,24 @@ def test_a_study_killed_mid_trial_continues_without_losing_or_repeating_a_trial(
     assert after[next(iter(killed))][0] in (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.FAIL)
     assert f"{len(done_before)} of 5 trials finished" in err
     assert read_recipe(out / "s.json").name == "LSTMRec (tuned)"
+
+
+@ONE_BACKEND
+def test_sigterm_mid_trial_exits_130_in_one_line_and_keeps_the_study(tmp_path, log_file):
+    out = tmp_path / "out"
+    proc = start(command(log_file, out, "--trials", 20, "--no-final"))
+    deadline = time.monotonic() + 240
+    while True:           # a trial finished and the next under way: stop it there
+        now = trials(out)
+        if any(t.state in FINISHED for t in now) and any(t.state == optuna.trial.TrialState.RUNNING for t in now): break
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    finished = {t.number: t.value for t in now if t.state in FINISHED}
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err, err[-3000:]
+    assert err.strip().splitlines()[-1].startswith("seqrec-nb: interrupted; the finished trials are kept in sqlite:///")
+    assert {t.number: t.value for t in trials(out) if t.number in finished} == finished
 
 
 @ONE_BACKEND

@@ -232,11 +232,12 @@ def study_settings(recipe: Recipe, data: str, split: Split, space: dict, size: s
             "space": {n: optuna.distributions.distribution_to_json(d) for n, d in space.items()}}
 
 def check_study(study: optuna.Study, settings: dict, where: str, wait_s: float = 30.0):
-    """Refuse `study` unless it records `settings` (a study being made by another worker gets `wait_s` seconds to record
-    them). Reads only."""
+    """Refuse `study` unless it records `settings` (a study being made by another worker, which holds at most its queued
+    first trial, gets `wait_s` seconds to record them). Reads only."""
     deadline = time.monotonic() + wait_s
-    while (theirs := study.user_attrs.get("seqrec_nb")) is None and not study.trials and time.monotonic() < deadline:
-        time.sleep(0.2)                               # made a moment ago: its settings follow
+    def being_made(): return all(t.state == optuna.trial.TrialState.WAITING for t in study.get_trials(deepcopy=False))
+    while (theirs := study.user_attrs.get("seqrec_nb")) is None and being_made() and time.monotonic() < deadline:
+        time.sleep(0.2)                               # made a moment ago: its first trial is queued, its settings follow
     name = f"study {study.study_name!r} in {where}"
     if theirs is None: raise ValueError(f"{name} was not made by seqrec-nb tune; name another --study")
     if study.direction != optuna.study.StudyDirection.MAXIMIZE: raise ValueError(f"{name} minimises; name another --study")

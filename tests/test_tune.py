@@ -20,7 +20,7 @@ import sqlalchemy
 from seqrec_nb.cli import main
 from seqrec_nb.data import leave_one_out, synthetic_log
 from seqrec_nb.evaluate import RECIPES, read_recipe, write_recipe
-from seqrec_nb.tune import FINISHED, objective, search_space
+from seqrec_nb.tune import FINISHED, check_study, objective, search_space
 
 CLI = shutil.which("seqrec-nb", path=str(Path(sys.executable).parent)) or "seqrec-nb"
 # a small LSTM (width and batch fixed, step size, dropout and cell searched), at most two epochs a trial
@@ -131,6 +131,21 @@ def test_two_workers_share_one_study(tmp_path, log_file):
     assert len(Counter(t.user_attrs["worker"] for t in finished)) == 2                     # both did some of the work
     settings = [tuple(sorted(t.params.items())) for t in finished]
     assert len(set(settings)) == len(settings)                                              # and never the same twice
+
+
+@pytest.mark.backend_free
+def test_a_study_being_made_is_waited_for_and_a_foreign_one_refused_at_once():
+    "The race two workers run into: one made the study and queued its first trial, and records its settings a moment later."
+    import threading
+    being_made = optuna.create_study(direction="maximize")
+    being_made.enqueue_trial({"x": 1.0})
+    threading.Timer(0.5, lambda: being_made.set_user_attr("seqrec_nb", {"model": "lstm"})).start()
+    check_study(being_made, {"model": "lstm"}, "memory")          # waits for the settings instead of refusing
+    foreign = optuna.create_study(direction="maximize")
+    foreign.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+    t0 = time.monotonic()
+    with pytest.raises(ValueError, match="was not made by seqrec-nb tune"): check_study(foreign, {"model": "lstm"}, "memory")
+    assert time.monotonic() - t0 < 5                                # a finished trial: no waiting
 
 
 @ONE_BACKEND

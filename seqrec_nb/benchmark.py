@@ -34,8 +34,8 @@ from tqdm.auto import tqdm
 from . import __version__
 from . import arima, attention, gan, lstm, vae  # noqa: F401 (importing a model module registers its recipes)
 from .data import DATA_SETS, DataUnavailable, ItemIndex, Split, leave_one_out, to_interactions
-from .evaluate import RECIPES, SIZES, OneLineParser, baseline_table, check_cutoffs, Popularity, Recipe, Recommender, evaluate, offset_label, positive_int, read_saved_meta, read_recipe, recipes, register, saved_folder, too_few_negatives, whole_number
-from .train import checkpoint_seconds, device_report, format_report, seed_everything
+from .evaluate import RECIPES, SIZES, OneLineParser, baseline_table, check_cutoffs, Popularity, Recipe, Recommender, evaluate, offset_label, positive_int, seen_label, read_saved_meta, read_recipe, recipes, register, saved_folder, too_few_negatives, whole_number
+from .train import Interrupts, checkpoint_seconds, device_report, format_report, seed_everything
 
 # %% auto #0
 __all__ = ['BUCKETS', 'PROTOCOLS', 'EARLIER_FILES', 'PRINTED', 'read_table', 'load_log', 'slice_users', 'model_recipes',
@@ -420,41 +420,46 @@ def run_benchmark(data: str = "online-retail", models=None, protocol: str = "all
         board.table = pd.DataFrame.from_dict(ordered, orient="index").rename_axis("model")
         board.buckets = pd.concat(buckets, ignore_index=True) if buckets else pd.DataFrame()
     refresh()
-    for recipe in tqdm(chosen, desc=f"benchmark on {name}", unit="model", disable=not progress):
-        key = recipe.key
-        seed_everything(seed)
-        t0 = time.perf_counter()
-        try:
-            shows_bar = "progress" in inspect.signature(recipe.model).parameters       # ARIMA's bar over its fits
-            model = recipe.build(split, size, seed, max_epochs, **({"progress": progress} if shows_bar else {}))
-            checkpoints = _model_checkpoints(Path(out), key, meta, resume) if out is not None and recipe.trains_in_epochs else None
-            if recipe.trains_in_epochs:          # with `out`, a model killed mid-training resumes from its last epoch
-                if checkpoints is not None: t0 -= checkpoint_seconds(checkpoints)       # the epochs kept count too
-                model.fit(split, verbose=0, callbacks=[EpochBar(recipe.name, disable=not progress)], checkpoint_dir=checkpoints)
-                if checkpoints is not None: shutil.rmtree(checkpoints, ignore_errors=True)
-            else: model.fit(split)
-            model.choose_seen(split, k)
-            seconds = time.perf_counter() - t0
-            row, by_len = measure(key, model, split, protocols, k, serving, seed)
-            if out is not None and save_models: save_recommender(model, Path(out) / "models" / key, descriptions)
-        except Exception as e:               # keep the others: record the failure and go on
-            rows[recipe.name] = {"error": f"{type(e).__name__}: {e}".splitlines()[0]}
-            tqdm.write(f"{recipe.name} failed: {rows[recipe.name]['error']}", file=sys.stderr)
-        else:
-            val = model.history.get("val_NDCG@10", []) if recipe.trains_in_epochs else []
-            rows[recipe.name] = {"train s": seconds, "epochs": len(val) or None,
-                                 "best epoch": int(np.argmax(val)) + 1 if val else None,
-                                 "seen offset": offset_label(model.seen_offset)} | row
-            meta["settings"][recipe.name] = {a: v.item() if isinstance(v, np.generic) else v for a, v in vars(model).items()
-                                             if v is None or np.isscalar(v)}
-            meta.setdefault("seen_choice", {})[recipe.name] = getattr(model, "seen_choice", None)
-            meta["commits"][recipe.name] = meta["commit"]
-            if not progress:                     # without bars (not a terminal), a line per model in the log
-                tqdm.write(f"{recipe.name}: trained in {seconds:.0f} s" + (f", {len(val)} epochs" if val else ""), file=sys.stderr)
-            buckets.append(by_len)
-            fitted[key] = model
-        refresh()
-        if out is not None: board.write(out)
+    with Interrupts() as stop:          # Ctrl-C or SIGTERM: what finished is written, and the run stops
+        for recipe in tqdm(chosen, desc=f"benchmark on {name}", unit="model", disable=not progress):
+            key = recipe.key
+            seed_everything(seed)
+            t0 = time.perf_counter()
+            try:
+                shows_bar = "progress" in inspect.signature(recipe.model).parameters       # ARIMA's bar over its fits
+                model = recipe.build(split, size, seed, max_epochs, **({"progress": progress} if shows_bar else {}))
+                checkpoints = _model_checkpoints(Path(out), key, meta, resume) if out is not None and recipe.trains_in_epochs else None
+                if recipe.trains_in_epochs:          # with `out`, a model killed mid-training resumes from its last epoch
+                    if checkpoints is not None: t0 -= checkpoint_seconds(checkpoints)       # the epochs kept count too
+                    model.fit(split, verbose=0, callbacks=[EpochBar(recipe.name, disable=not progress)], checkpoint_dir=checkpoints)
+                    if checkpoints is not None: shutil.rmtree(checkpoints, ignore_errors=True)
+                else: model.fit(split)
+                model.choose_seen(split, k)
+                seconds = time.perf_counter() - t0
+                row, by_len = measure(key, model, split, protocols, k, serving, seed)
+                if out is not None and save_models: save_recommender(model, Path(out) / "models" / key, descriptions)
+            except Exception as e:               # keep the others: record the failure and go on
+                stop.check()                     # unless it was an interrupt that came out as another error
+                rows[recipe.name] = {"error": f"{type(e).__name__}: {e}".splitlines()[0]}
+                tqdm.write(f"{recipe.name} failed: {rows[recipe.name]['error']}", file=sys.stderr)
+            else:
+                val = model.history.get("val_NDCG@10", []) if recipe.trains_in_epochs else []
+                rows[recipe.name] = {"train s": seconds, "epochs": len(val) or None,
+                                     "best epoch": int(np.argmax(val)) + 1 if val else None,
+                                     "seen offset": offset_label(model.seen_offset),
+                                     "recent window": model.recent_window or None,
+                                     "recent offset": offset_label(model.recent_offset) if model.recent_window else None} | row
+                meta["settings"][recipe.name] = {a: v.item() if isinstance(v, np.generic) else v for a, v in vars(model).items()
+                                                 if v is None or np.isscalar(v)}
+                meta.setdefault("seen_choice", {})[recipe.name] = getattr(model, "seen_choice", None)
+                meta["commits"][recipe.name] = meta["commit"]
+                if not progress:                     # without bars (not a terminal), a line per model in the log
+                    tqdm.write(f"{recipe.name}: trained in {seconds:.0f} s" + (f", {len(val)} epochs" if val else ""), file=sys.stderr)
+                buckets.append(by_len)
+                fitted[key] = model
+            refresh()
+            if out is not None: board.write(out)
+            stop.check()                         # an interrupt something swallowed
     if out is not None:
         with contextlib.suppress(OSError): (Path(out) / "checkpoints").rmdir()     # empty once every model finished
     meta["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -573,13 +578,16 @@ def parser(commands=()) -> argparse.ArgumentParser:
 PRINTED = {"train s": "train s", "epochs": "epochs", "best epoch": "best", "seen offset": "seen"}
 
 def format_table(table: pd.DataFrame, k: int = 10) -> str:
-    """The leaderboard as printed, within 120 columns: training time and epochs, the offset for seen items,
+    """The leaderboard as printed, within 120 columns: training time and epochs, the offsets for seen items,
     NDCG@k under each protocol, the repeat share and popularity overlap of the top k, and the median latency; four
     decimals for metrics and shares, whole epochs, one decimal for seconds and milliseconds. The CSV has every
     column; errors are listed below the table."""
     names = PRINTED | {f"{p} NDCG@{k}": p for p in PROTOCOLS} | {f"repeat share@{k}": "repeats", f"pop overlap@{k}": "pop overlap",
                                                                    "latency_ms_median": "ms/user"}
     t = table[[c for c in names if c in table.columns]].rename(columns=names).astype(object)
+    if "seen" in t.columns and "recent window" in table.columns:      # a recent window with an offset of its own
+        t["seen"] = [o if w is None or w != w else seen_label(int(w), float(r), float(o))
+                     for o, w, r in zip(t["seen"], table["recent window"], table["recent offset"])]
     def show(v, f): return "" if v is None or v != v else f(v)
     for c in t.columns:
         f = ((lambda v: f"{v:.1f}") if c in ("train s", "ms/user") else (lambda v: f"{int(v)}") if c in ("epochs", "best")

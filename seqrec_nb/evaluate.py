@@ -34,12 +34,12 @@ from . import __version__
 from .data import DataUnavailable, ItemIndex, Split, leave_one_out, load_data_set, load_online_retail, load_sasrec_txt
 
 # %% auto #0
-__all__ = ['SEEN_OFFSETS', 'SAVE_FORMAT', 'SIZES', 'RECIPES', 'RECIPE_FORMAT', 'positive_int', 'ranks_against', 'full_ranks',
-           'metrics_at_k', 'shift_seen', 'offset_label', 'Recommender', 'Popularity', 'MarkovChain', 'writing_folder',
-           'saved_folder', 'read_saved_meta', 'save_state', 'read_items', 'load_state', 'sample_negatives',
-           'too_few_negatives', 'check_cutoffs', 'evaluate', 'ease_weights', 'EASE', 'Recipe', 'register', 'recipes',
-           'write_recipe', 'read_recipe', 'TunedMarkovChain', 'baseline_models', 'baseline_table', 'whole_number',
-           'OneLineParser']
+__all__ = ['SEEN_OFFSETS', 'RECENT_WINDOWS', 'SAVE_FORMAT', 'SIZES', 'RECIPES', 'RECIPE_FORMAT', 'positive_int', 'ranks_against',
+           'full_ranks', 'metrics_at_k', 'shift_seen', 'offset_label', 'seen_label', 'Recommender', 'Popularity',
+           'MarkovChain', 'writing_folder', 'saved_folder', 'read_saved_meta', 'save_state', 'read_items', 'load_state',
+           'sample_negatives', 'too_few_negatives', 'check_cutoffs', 'evaluate', 'seen_grid', 'ease_weights', 'EASE',
+           'Recipe', 'register', 'recipes', 'write_recipe', 'read_recipe', 'TunedMarkovChain', 'baseline_models',
+           'baseline_table', 'whole_number', 'OneLineParser']
 
 # %% ../nbs/01_evaluate.ipynb #bd7d016b
 def ranks_against(target_scores, other_scores) -> np.ndarray:
@@ -76,6 +76,7 @@ def metrics_at_k(ranks, k: int | Sequence[int] = 10) -> dict:
 
 # %% ../nbs/01_evaluate.ipynb #db9fadb9
 SEEN_OFFSETS = (-np.inf, -4.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 4.0)   # removal first: it wins ties
+RECENT_WINDOWS = (1, 3, 10)    # "the last R events" that may get an offset of their own
 
 def shift_seen(scores, offset: float, scale: str | None) -> np.ndarray:
     """`scores` of items a user already has, made `exp(offset)` times as likely: `offset` added to logits
@@ -91,6 +92,12 @@ def offset_label(offset: float) -> str:
     "A seen-item offset as text (`'-inf'`, `'0'`, `'-0.5'`): how tables and saved choices name it."
     return "-inf" if offset == -np.inf else f"{offset:g}"
 
+def seen_label(window: int, recent: float, older: float) -> str:
+    """How tables and saved choices name a choice of `choose_seen`: one offset for every seen item (`'-0.5'`) when
+    `window` is 0, else the offset of the items of the last `window` events and that of the older ones."""
+    if not window: return offset_label(older)
+    return f"last {window}: {offset_label(recent)}, older: {offset_label(older)}"
+
 class Recommender:
     """Base class of the model protocol: `fit(split) -> self`, `score(histories)`, `recommend(history, k)`.
 
@@ -98,20 +105,27 @@ class Recommender:
     returns `(len(histories), n_items + 1)` scores over dense ids; higher means more likely next.
     `seen_offset` (chosen by `choose_seen`) moves the scores of the items a history already holds: `-inf` removes
     them, 0 leaves them as the model scores them, and a finite offset makes them `exp(offset)` times as likely
-    as the model says, where the model's `score_scale` says how its scores read as probabilities.
+    as the model says, where the model's `score_scale` says how its scores read as probabilities. With a
+    `recent_window` of R > 0, the items of the history's last R events are moved by `recent_offset` instead.
     """
     index = None
     seen_offset = 0.0
+    recent_window, recent_offset = 0, 0.0
     score_scale: str | None = None   # 'logit' (log-probability plus a constant), 'probability' (or proportional to one), None
     _not_saved: tuple = ()       # attributes `save` leaves out: what scoring does not need
 
     @property
     def drop_seen(self) -> bool:
-        "Whether `score` removes the items of a history (`seen_offset` is -inf); setting it sets the offset."
-        return self.seen_offset == -np.inf
+        "Whether `score` removes every item of a history; setting it sets one offset for them all (-inf or 0)."
+        return self.seen_offset == -np.inf and (not self.recent_window or self.recent_offset == -np.inf)
 
     @drop_seen.setter
-    def drop_seen(self, drop: bool): self.seen_offset = -np.inf if drop else 0.0
+    def drop_seen(self, drop: bool): self.seen_offset, self.recent_window = (-np.inf if drop else 0.0), 0
+
+    @property
+    def seen_rule(self) -> str:
+        "The seen-item offsets `score` applies, as text (`seen_label`)."
+        return seen_label(self.recent_window, self.recent_offset, self.seen_offset)
 
     @property
     def n_items(self) -> int: return len(self.index)
@@ -127,10 +141,14 @@ class Recommender:
         if s.shape != (len(histories), self.n_items + 1):
             raise ValueError(f"{type(self).__name__}.score returned shape {s.shape}, "
                              f"expected {(len(histories), self.n_items + 1)}")
-        if self.seen_offset != 0:
+        window = self.recent_window if self.recent_offset != self.seen_offset else 0
+        if self.seen_offset != 0 or window:
             for r, h in enumerate(histories):
                 h = np.asarray(h, dtype="int64")
+                recent = h[max(0, len(h) - window):] if window else h[:0]
+                moved = shift_seen(s[r, recent], self.recent_offset, self.score_scale)   # from the model's own scores
                 s[r, h] = shift_seen(s[r, h], self.seen_offset, self.score_scale)
+                s[r, recent] = moved
         s[:, 0] = -np.inf
         return s
 
@@ -138,28 +156,32 @@ class Recommender:
         "The offsets `choose_seen` tries: `SEEN_OFFSETS` where `score_scale` is known, else remove (-inf) or keep (0)."
         return SEEN_OFFSETS if self.score_scale in ("logit", "probability") else (-np.inf, 0.0)
 
+    def seen_rules(self) -> list:
+        """The `(window, recent offset, older offset)` choices `choose_seen` tries: one offset for every seen item
+        first (window 0), then, where `score_scale` is known, a different offset for the last R events' items, for
+        each R of `RECENT_WINDOWS`."""
+        offsets = self.seen_offsets()
+        rules = [(0, o, o) for o in offsets]
+        if self.score_scale in ("logit", "probability"):
+            rules += [(w, r, o) for w in RECENT_WINDOWS for r in offsets for o in offsets if r != o]
+        return rules
+
     def choose_seen(self, split: Split, k: int = 10, batch_size: int = 1024) -> "Recommender":
         """Learn from `split`'s validation targets how to score the items a user already has.
 
-        Each offset of `seen_offsets()` is tried on the same scores: full-ranking NDCG@`k` on the validation
-        targets with the history's items moved by it. `seen_offset` becomes the best (the earliest of the list on
-        a tie, so removal wins where nobody repeats); `seen_choice` keeps every offset's NDCG. Returns self."""
-        offsets = self.seen_offsets()
-        self.seen_offset = 0.0
-        targets, histories = split.targets("valid").item.to_numpy(), split.histories("valid")
+        Each rule of `seen_rules()` is tried on the same scores: full-ranking NDCG@`k` on the validation targets with
+        the history's items moved by it (`seen_grid`). The best becomes `seen_offset`, `recent_window` and
+        `recent_offset` (the earliest of the list on a tie: one offset before two, removal first, so removal wins
+        where nobody repeats); `seen_choice` keeps every rule's NDCG under its `seen_label`. Returns self."""
+        rules = self.seen_rules()
+        targets = split.targets("valid").item.to_numpy()
         if len(targets) == 0: raise ValueError("the split has no valid targets: no user has enough events")
         check_cutoffs(k, split, ["full"])
-        ranks = np.empty((len(offsets), len(targets)), dtype="int64")
-        for b in range(0, len(targets), batch_size):
-            sl = slice(b, b + batch_size)
-            base, hs = self.score(histories[sl]), histories[sl]
-            for j, offset in enumerate(offsets):
-                s = base.copy()
-                for r, h in enumerate(hs): s[r, h] = shift_seen(s[r, h], offset, self.score_scale)
-                ranks[j, sl] = full_ranks(s, targets[sl])
+        self.seen_offset, self.recent_window, self.recent_offset = 0.0, 0, 0.0
+        ranks = seen_grid(self, split.histories("valid"), targets, rules, batch_size)
         ndcg = [metrics_at_k(r, k)[f"NDCG@{k}"] for r in ranks]
-        self.seen_offset = float(offsets[int(np.argmax(ndcg))])
-        self.seen_choice = {offset_label(o): v for o, v in zip(offsets, ndcg)}
+        self.recent_window, self.recent_offset, self.seen_offset = (type(x)(v) for x, v in zip((0, 0.0, 0.0), rules[int(np.argmax(ndcg))]))
+        self.seen_choice = {seen_label(*rule): v for rule, v in zip(rules, ndcg)}
         return self
 
     def recommend(self, history_raw_ids, k: int = 10, exclude_seen: bool = False) -> np.ndarray:
@@ -187,7 +209,8 @@ class Recommender:
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items()
-                         if not k.startswith("_") and k not in ("index", "seen_offset") and np.isscalar(v))
+                         if not k.startswith("_") and k not in ("index", "seen_offset", "recent_window", "recent_offset")
+                         and np.isscalar(v))
         return f"{type(self).__name__}({args})"
 
 # %% ../nbs/01_evaluate.ipynb #15a435fc
@@ -443,6 +466,54 @@ def evaluate(model: Recommender, split: Split, protocol: str = "full", k: int | 
     out = metrics_at_k(ranks, k) | {"users": len(ranks)}
     if return_ranks: out["ranks"] = ranks
     return out
+
+# %% ../nbs/01_evaluate.ipynb #d07f98bb
+def seen_grid(model: Recommender, histories, targets, rules, batch_size: int = 1024) -> np.ndarray:
+    """Full-ranking ranks `(len(rules), len(targets))` of `targets` after `histories` under each seen-item rule
+    `(window, recent offset, older offset)`: what `full_ranks(model.score(histories), targets)` gives with the rule
+    set, from one scoring pass with no offset (see the text)."""
+    scale, n, m = model.score_scale, model.n_items, len(targets)
+    rules = [(int(w), float(r), float(o)) for w, r, o in rules]
+    offsets = sorted({x for _, r, o in rules for x in (r, o)})
+    column = {o: j + 1 for j, o in enumerate(offsets)}                 # column 0: the target's unmoved score
+    never = np.iinfo("int64").max
+    above = np.zeros((m, len(offsets) + 1), dtype="int64")             # items not held at or above each target score
+    t_score, t_age = np.empty(m, dtype="float32"), np.full(m, never)   # age: 1 for the last event's item
+    users, scores, ages = [], [], []                                   # the held items other than the target, flat
+    saved = model.seen_offset, model.recent_window, model.recent_offset
+    model.seen_offset, model.recent_window, model.recent_offset = 0.0, 0, 0.0
+    try:
+        for b in range(0, m, batch_size):
+            hs, ts = histories[b:b + batch_size], np.asarray(targets[b:b + batch_size], dtype="int64")
+            S = model.score(hs)
+            rows = np.arange(len(ts))
+            t_score[b:b + len(ts)] = S[rows, ts]
+            free = S[:, 1:].copy()
+            for r, h in enumerate(hs):
+                items, last = np.unique(np.asarray(h, dtype="int64")[::-1], return_index=True)
+                age, is_t = last + 1, items == ts[r]
+                if is_t.any(): t_age[b + r] = age[is_t][0]
+                users.append(np.full((~is_t).sum(), b + r)); scores.append(S[r, items[~is_t]]); ages.append(age[~is_t])
+                free[r, items - 1] = -np.inf
+            free[rows, ts - 1] = -np.inf
+            for o, j in [(0.0, 0)] + list(column.items()):
+                if o == -np.inf: continue                               # a removed target is ranked last, below
+                moved = t_score[b:b + len(ts)] if j == 0 else shift_seen(t_score[b:b + len(ts)], o, scale)
+                above[b:b + len(ts), j] = (free >= moved[:, None]).sum(axis=1)
+    finally:
+        model.seen_offset, model.recent_window, model.recent_offset = saved
+    U, V, A = (np.concatenate(x) if x else np.zeros(0, dtype=d) for x, d in ((users, "int64"), (scores, "float32"), (ages, "int64")))
+    held_moved = {o: shift_seen(V, o, scale) for o in offsets}
+    target_moved = {o: shift_seen(t_score, o, scale) for o in offsets}
+    held, ranks = t_age != never, np.empty((len(rules), m), dtype="int64")
+    for i, (w, r, o) in enumerate(rules):
+        recent_t = t_age <= w
+        t_new = np.where(held, np.where(recent_t, target_moved[r], target_moved[o]), t_score)
+        col = np.where(held, np.where(recent_t, column[r], column[o]), 0)
+        v = np.where(A <= w, held_moved[r], held_moved[o])
+        ranks[i] = above[np.arange(m), col] + np.bincount(U, weights=v >= t_new[U], minlength=m).astype("int64")
+        ranks[i][np.isneginf(t_new)] = n                                # full_ranks: every column ties a -inf target
+    return ranks
 
 # %% ../nbs/01_evaluate.ipynb #fb687662
 def _bags(histories, n: int, dtype="float32") -> sp.csr_matrix:

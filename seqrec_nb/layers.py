@@ -342,9 +342,10 @@ class NetRecommender(Recommender):
         """Save the network (`net.keras`), the item index and the settings into the folder `path`, written beside and
         renamed into place (chapter 01's folder rules); returns `path`."""
         if self.net is None: raise RuntimeError(f"{type(self).__name__} is not fitted: nothing to save")
-        settings = {k: v for k, v in vars(self).items() if k not in ("net", "index", "history", "seen_offset", "seen_choice")}
+        settings = {k: v for k, v in vars(self).items() if k not in ("net", "index", "history", "seen_offset", "recent_window", "recent_offset", "seen_choice")}
         meta = {"class": type(self).__name__, "format": SAVE_FORMAT, "seqrec_nb": __version__, "settings": settings,
                 "history": getattr(self, "history", {}), "seen_offset": offset_label(self.seen_offset),
+                "recent_window": self.recent_window, "recent_offset": offset_label(self.recent_offset),
                 "seen_choice": getattr(self, "seen_choice", None)}
         with writing_folder(path) as tmp:
             save_model(self.net, tmp / "net.keras")
@@ -362,6 +363,7 @@ class NetRecommender(Recommender):
             raise ValueError(f"{path / 'recommender.json'}: settings this version of {cls.__name__} does not take ({e})") from None
         rec.net, rec.history = load_model(path / "net.keras"), meta["history"]
         rec.seen_offset = float(meta["seen_offset"]) if "seen_offset" in meta else (-np.inf if meta.get("drop_seen") else 0.0)
+        rec.recent_window, rec.recent_offset = int(meta.get("recent_window", 0)), float(meta.get("recent_offset", 0.0))
         if meta.get("seen_choice") is not None: rec.seen_choice = meta["seen_choice"]
         rec.index = read_items(path)
         return rec

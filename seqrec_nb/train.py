@@ -12,7 +12,10 @@ import json
 import numbers
 import os
 import random
+import signal
 import subprocess
+import sys
+import threading
 import time
 import warnings
 import zipfile
@@ -30,7 +33,7 @@ __all__ = ['Accelerator', 'Devices', 'nvidia_smi_gpus', 'tf_config_workers', 'de
            'choose_strategy', 'replicas_per_worker', 'total_replicas', 'scale_batch_size', 'choose_jit_compile',
            'diagnose', 'device_report', 'format_report', 'enable_memory_growth', 'set_precision', 'Distribution',
            'auto_distribution', 'multi_worker_fit', 'seed_everything', 'FusedAdam', 'adam', 'ValidationMetric', 'fit',
-           'checkpoint_seconds', 'save_model', 'load_model', 'value_and_grad']
+           'checkpoint_seconds', 'Interrupts', 'save_model', 'load_model', 'value_and_grad']
 
 # %% ../nbs/02_train.ipynb #b7b8576d
 @dataclass(frozen=True)
@@ -636,6 +639,35 @@ def checkpoint_seconds(folder) -> float:
     "The training seconds of the epochs an unfinished run's checkpoint in `folder` keeps (0 where there is none)."
     state = Path(folder) / "state.json"
     return float(json.loads(state.read_text()).get("seconds", 0.0)) if state.is_file() else 0.0
+
+# %% ../nbs/02_train.ipynb #2b21deb6
+class Interrupts:
+    """Within `with Interrupts() as stop:`, Ctrl-C and SIGTERM raise `KeyboardInterrupt` at once and are remembered:
+    `stop.check()` raises it again if whatever ran meanwhile swallowed it or turned it into another error. A signal
+    that lands in a garbage-collection callback raises there, where Python prints the exception and goes on; the hook
+    that prints it is quietened for `KeyboardInterrupt` meanwhile. Handlers are installed only in the main thread
+    (the only one allowed to); elsewhere the block changes nothing."""
+    def __init__(self): self.requested, self.saved, self.hook = False, None, None
+
+    def handle(self, signum, frame):
+        self.requested = True
+        raise KeyboardInterrupt
+
+    def check(self):
+        "Raise `KeyboardInterrupt` if a stop was asked for since the block began."
+        if self.requested: raise KeyboardInterrupt
+
+    def __enter__(self):
+        self.requested = False
+        if threading.current_thread() is threading.main_thread():
+            self.saved = {sig: signal.signal(sig, self.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        self.hook = sys.unraisablehook
+        sys.unraisablehook = lambda u: None if isinstance(u.exc_value, KeyboardInterrupt) else self.hook(u)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in (self.saved or {}).items(): signal.signal(sig, handler)
+        self.saved, sys.unraisablehook = None, self.hook
 
 # %% ../nbs/02_train.ipynb #8e64a058
 def save_model(net: keras.Model, path) -> Path:

@@ -15,10 +15,8 @@ import json
 import logging
 import os
 import re
-import signal
 import socket
 import sys
-import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -35,8 +33,8 @@ from tqdm.auto import tqdm
 from . import __version__
 from . import arima, attention, gan, lstm, vae  # noqa: F401 (importing a model module registers its recipes)
 from .data import Split, leave_one_out
-from .evaluate import RECIPES, SIZES, Recipe, Recommender, evaluate, offset_label, positive_int, recipes, whole_number, write_recipe
-from .train import seed_everything
+from .evaluate import RECIPES, SIZES, Recipe, Recommender, evaluate, positive_int, recipes, whole_number, write_recipe
+from .train import Interrupts, seed_everything
 
 # %% auto #0
 __all__ = ['METRIC', 'HEARTBEAT_S', 'GRACE_S', 'FINISHED', 'NAME', 'HELP', 'DESCRIPTION', 'setting_value', 'distribution',
@@ -186,8 +184,8 @@ def objective(recipe: Recipe, split: Split, space: dict, size: str = "full", see
         trial.set_user_attr("train_s", time.perf_counter() - t0)
         if report.pruned_after is not None: raise optuna.TrialPruned(f"pruned after epoch {report.pruned_after}")
         model.choose_seen(split)
-        trial.set_user_attr("seen_offset", offset_label(model.seen_offset))
-        return float(model.seen_choice[offset_label(model.seen_offset)])
+        trial.set_user_attr("seen_offset", model.seen_rule)
+        return float(model.seen_choice[model.seen_rule])
     return run
 
 def suggest(trial, space: dict) -> dict:
@@ -314,33 +312,7 @@ def study_span(study: optuna.Study) -> float:
 def slug(name: str) -> str: return re.sub(r"[^a-z0-9.]+", "-", name.lower()).strip("-") or "log"
 
 # %% ../nbs/92_tune.ipynb #325ca39f
-class _Interrupts:
-    """Ctrl-C and SIGTERM while a study runs: `KeyboardInterrupt` at once, and again at the next epoch or trial (`check`)
-    if Python swallowed the first. A signal that lands in a garbage-collection callback (SQLAlchemy's sessions make them
-    frequent) raises there, where Python prints the exception and goes on; the hook that prints it is quietened for
-    `KeyboardInterrupt` meanwhile."""
-    def __init__(self): self.requested, self.saved = False, None
-
-    def handle(self, signum, frame):
-        self.requested = True
-        raise KeyboardInterrupt
-
-    def check(self):
-        if self.requested: raise KeyboardInterrupt
-
-    def __enter__(self):
-        self.requested = False
-        if threading.current_thread() is threading.main_thread():     # only the main thread may set signal handlers
-            self.saved = {sig: signal.signal(sig, self.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-        self.hook = sys.unraisablehook
-        sys.unraisablehook = lambda u: None if isinstance(u.exc_value, KeyboardInterrupt) else self.hook(u)
-        return self
-
-    def __exit__(self, *exc):
-        for sig, handler in (self.saved or {}).items(): signal.signal(sig, handler)
-        self.saved, sys.unraisablehook = None, self.hook
-
-_interrupts = _Interrupts()
+_interrupts = Interrupts()
 
 class _Progress:
     "The study's progress: a bar over its finished trials on a terminal, else a line per trial on stderr."

@@ -5,7 +5,7 @@ import pytest
 
 from seqrec_nb.benchmark import load_recommender, model_recipes, run_benchmark, save_recommender
 from seqrec_nb.data import leave_one_out, synthetic_log
-from seqrec_nb.evaluate import RECIPES, Recipe, evaluate, offset_label, register
+from seqrec_nb.evaluate import RECIPES, Recipe, evaluate, register, seen_label
 from seqrec_nb.layers import FMCRec
 from seqrec_nb.train import seed_everything
 
@@ -25,27 +25,29 @@ def test_every_recipe_fits_scores_recommends_saves_and_loads(key, split, tmp_pat
     model = recipe.build(split, "quick", max_epochs=1, **FAST.get(key, {}))
     model = model.fit(split, verbose=0) if recipe.trains_in_epochs else model.fit(split)
     model.choose_seen(split)
-    offsets = model.seen_offsets()
-    assert model.seen_offset in offsets and list(model.seen_choice) == [offset_label(o) for o in offsets]
-    assert model.seen_choice[offset_label(model.seen_offset)] == max(model.seen_choice.values())
+    rules = model.seen_rules()
+    assert (model.recent_window, model.recent_offset, model.seen_offset) in rules
+    assert list(model.seen_choice) == [seen_label(*r) for r in rules]
+    assert model.seen_choice[model.seen_rule] == max(model.seen_choice.values())
     # the choice's own number is what the evaluator gives the model as it now scores
-    assert evaluate(model, split, "full", on="valid")["NDCG@10"] == pytest.approx(model.seen_choice[offset_label(model.seen_offset)], abs=1e-9)
+    assert evaluate(model, split, "full", on="valid")["NDCG@10"] == pytest.approx(model.seen_choice[model.seen_rule], abs=1e-9)
     histories = split.histories("test")[:7]
     scores = model.score(histories)
     assert scores.shape == (7, split.n_items + 1) and np.isneginf(scores[:, 0]).all()
     raw = split.index.decode(histories[0])
     recs = model.recommend(raw, k=5)
     assert len(recs) == 5 and len(set(recs)) == 5 and set(recs) <= set(split.index.raw)
-    chosen = model.seen_offset
+    chosen = model.recent_window, model.recent_offset, model.seen_offset
     model.drop_seen = True                      # the saved choice is the one that comes back, whichever it is
     assert not set(model.recommend(raw, k=5)) & set(raw)
     back, _ = load_recommender(save_recommender(model, tmp_path / key))
     assert type(back) is type(model) and back.drop_seen is True
-    if model.score_scale is not None:           # a finite offset is saved too
-        model.seen_offset = -1.0
+    if model.score_scale is not None:           # finite offsets and a recent window are saved too
+        model.recent_window, model.recent_offset, model.seen_offset = 3, -np.inf, -1.0
         back, _ = load_recommender(save_recommender(model, tmp_path / f"{key}-offset"))
-        assert back.seen_offset == -1.0
-    model.seen_offset = back.seen_offset = chosen
+        assert (back.recent_window, back.recent_offset, back.seen_offset) == (3, -np.inf, -1.0)
+    model.recent_window, model.recent_offset, model.seen_offset = chosen
+    back.recent_window, back.recent_offset, back.seen_offset = chosen
     again = back.score(histories)
     finite = np.isfinite(scores)
     np.testing.assert_array_equal(np.isfinite(again), finite)

@@ -3,6 +3,8 @@ import pytest
 
 from benchmarks import fit_input as bench
 
+pytestmark = pytest.mark.one_backend       # plumbing (processes, files, scripts): CI runs this file on TensorFlow only
+
 
 def test_each_way_records_every_epoch():
     for way in bench.WAYS:

@@ -10,6 +10,8 @@ from benchmarks import lstm as bench
 from benchmarks import timing
 from seqrec_nb.data import NextItemBatches
 
+pytestmark = pytest.mark.one_backend       # plumbing (processes, files, scripts): CI runs this file on TensorFlow only
+
 
 def test_flop_count_follows_the_batches():
     batches = NextItemBatches([[1, 2, 3, 4], [2, 3], [4, 1, 2]], n_items=4, maxlen=5, batch_size=2, shuffle=False,

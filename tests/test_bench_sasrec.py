@@ -11,6 +11,8 @@ from benchmarks import reproduce_sasrec as repro
 from benchmarks import sasrec as bench
 from seqrec_nb.data import NextItemBatches
 
+pytestmark = pytest.mark.one_backend       # plumbing (processes, files, scripts): CI runs this file on TensorFlow only
+
 
 def test_flop_count_by_hand():
     """Two sequences of 5 items, one batch of width 4: d=3, one block, one negative, counted by hand."""

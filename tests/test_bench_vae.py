@@ -6,6 +6,8 @@ import pytest
 from benchmarks import vae as bench
 from seqrec_nb.data import BagBatches, NextItemBatches
 
+pytestmark = pytest.mark.one_backend       # plumbing (processes, files, scripts): CI runs this file on TensorFlow only
+
 
 def test_bag_flop_count_by_hand():
     """Three users with items (the empty history is dropped), batches of 2 and 1: N = 5, H = 3, L = 2."""

@@ -11,6 +11,8 @@ import pytest
 
 from seqrec_nb.data import synthetic_log
 
+pytestmark = pytest.mark.one_backend       # plumbing (processes, files, scripts): CI runs this file on TensorFlow only
+
 CLI = shutil.which("seqrec-nb", path=str(Path(sys.executable).parent)) or "seqrec-nb"
 NEURAL = "lstm,sasrec,multvae,seqvae,cfgan"
 

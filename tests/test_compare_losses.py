@@ -1,8 +1,12 @@
 """`benchmarks.compare_losses` at a tiny size: one row per loss, every protocol, and a rerun keeps what is done."""
 import json
 
+import pytest
+
 from benchmarks import compare_losses as cl
 from seqrec_nb.data import synthetic_log
+
+pytestmark = pytest.mark.one_backend       # plumbing (processes, files, scripts): CI runs this file on TensorFlow only
 
 
 def test_three_losses_written_and_kept_on_rerun(tmp_path, capsys):

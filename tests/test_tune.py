@@ -1,6 +1,6 @@
 """`seqrec-nb tune` as a user runs it: a study killed with SIGKILL mid-trial and started again, two workers sharing one
 SQLite file, bad input in one line with an existing study left as it was; and, in this process, a pruned trial that
-stops training, on every backend."""
+stops training, on every backend (CI runs the process-level tests on TensorFlow only)."""
 import json
 import os
 import re
@@ -72,6 +72,7 @@ def ran(printed: str) -> int:
 
 
 @ONE_BACKEND
+@pytest.mark.one_backend         # processes and the study's storage: CI runs it on TensorFlow only
 def test_a_study_killed_mid_trial_continues_without_losing_or_repeating_a_trial(tmp_path, log_file):
     out = tmp_path / "out"
     cmd = command(log_file, out, "--trials", 5, "--no-final")
@@ -103,6 +104,7 @@ def test_a_study_killed_mid_trial_continues_without_losing_or_repeating_a_trial(
 
 
 @ONE_BACKEND
+@pytest.mark.one_backend         # processes and the study's storage: CI runs it on TensorFlow only
 def test_sigterm_mid_trial_exits_130_in_one_line_and_keeps_the_study(tmp_path, log_file):
     out = tmp_path / "out"
     proc = start(command(log_file, out, "--trials", 20, "--no-final"))
@@ -121,6 +123,7 @@ def test_sigterm_mid_trial_exits_130_in_one_line_and_keeps_the_study(tmp_path, l
 
 
 @ONE_BACKEND
+@pytest.mark.one_backend         # processes and the study's storage: CI runs it on TensorFlow only
 def test_two_workers_share_one_study(tmp_path, log_file):
     out = tmp_path / "out"
     workers = [start(command(log_file, out, "--trials", 6, "--no-final")) for _ in range(2)]
@@ -149,6 +152,7 @@ def test_a_study_being_made_is_waited_for_and_a_foreign_one_refused_at_once():
 
 
 @ONE_BACKEND
+@pytest.mark.one_backend         # processes and the study's storage: CI runs it on TensorFlow only
 def test_benchmark_trains_a_recipe_file(tmp_path, log_file):
     "A tuned recipe in place of the registered one: only its model runs (no --models), under its own row label."
     path = write_recipe(RECIPES["lstm"].with_settings({"dim": 8, "dropout": 0.1}, name="LSTMRec (tuned)"), tmp_path / "r.json")
@@ -192,6 +196,7 @@ def test_bad_input_is_one_line(args, says, tmp_path, log_file, capsys):
 
 
 @ONE_BACKEND
+@pytest.mark.one_backend         # processes and the study's storage: CI runs it on TensorFlow only
 def test_a_study_of_another_model_or_log_is_refused_and_left_as_it_was(made_study, log_file, tmp_path, capsys):
     def state(): return [(t.number, t.state, t.value, t.params) for t in trials(made_study)]
     before = state()

@@ -184,7 +184,7 @@ def objective(recipe: Recipe, split: Split, space: dict, size: str = "full", see
         trial.set_user_attr("train_s", time.perf_counter() - t0)
         if report.pruned_after is not None: raise optuna.TrialPruned(f"pruned after epoch {report.pruned_after}")
         model.choose_seen(split)
-        trial.set_user_attr("seen_offset", model.seen_rule)
+        trial.set_user_attr("seen_rule", model.seen_rule)
         return float(model.seen_choice[model.seen_rule])
     return run
 

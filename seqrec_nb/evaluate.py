@@ -180,7 +180,8 @@ class Recommender:
         self.seen_offset, self.recent_window, self.recent_offset = 0.0, 0, 0.0
         ranks = seen_grid(self, split.histories("valid"), targets, rules, batch_size)
         ndcg = [metrics_at_k(r, k)[f"NDCG@{k}"] for r in ranks]
-        self.recent_window, self.recent_offset, self.seen_offset = (type(x)(v) for x, v in zip((0, 0.0, 0.0), rules[int(np.argmax(ndcg))]))
+        window, recent, older = rules[int(np.argmax(ndcg))]
+        self.recent_window, self.recent_offset, self.seen_offset = int(window), float(recent), float(older)
         self.seen_choice = {seen_label(*rule): v for rule, v in zip(rules, ndcg)}
         return self
 

@@ -34,12 +34,12 @@ from . import __version__
 from .data import DataUnavailable, ItemIndex, Split, leave_one_out, load_data_set, load_online_retail, load_sasrec_txt
 
 # %% auto #0
-__all__ = ['SEEN_OFFSETS', 'RECENT_WINDOWS', 'SAVE_FORMAT', 'SIZES', 'RECIPES', 'RECIPE_FORMAT', 'positive_int', 'ranks_against',
-           'full_ranks', 'metrics_at_k', 'shift_seen', 'offset_label', 'seen_label', 'Recommender', 'Popularity',
-           'MarkovChain', 'writing_folder', 'saved_folder', 'read_saved_meta', 'save_state', 'read_items', 'load_state',
-           'sample_negatives', 'too_few_negatives', 'check_cutoffs', 'evaluate', 'seen_grid', 'ease_weights', 'EASE',
-           'Recipe', 'register', 'recipes', 'write_recipe', 'read_recipe', 'TunedMarkovChain', 'baseline_models',
-           'baseline_table', 'whole_number', 'OneLineParser']
+__all__ = ['SEEN_OFFSETS', 'RECENT_WINDOWS', 'SAVE_FORMAT', 'READ_FORMATS', 'SIZES', 'RECIPES', 'RECIPE_FORMAT', 'positive_int',
+           'ranks_against', 'full_ranks', 'metrics_at_k', 'shift_seen', 'offset_label', 'seen_label', 'Recommender',
+           'Popularity', 'MarkovChain', 'writing_folder', 'saved_folder', 'read_saved_meta', 'save_state', 'read_items',
+           'load_state', 'sample_negatives', 'too_few_negatives', 'check_cutoffs', 'evaluate', 'seen_grid',
+           'ease_weights', 'EASE', 'Recipe', 'register', 'recipes', 'write_recipe', 'read_recipe', 'TunedMarkovChain',
+           'baseline_models', 'baseline_table', 'whole_number', 'OneLineParser']
 
 # %% ../nbs/01_evaluate.ipynb #bd7d016b
 def ranks_against(target_scores, other_scores) -> np.ndarray:
@@ -252,7 +252,8 @@ class MarkovChain(Recommender):
         return (rows + self.alpha * self.popularity) / (rows.sum(1, keepdims=True) + self.alpha)
 
 # %% ../nbs/01_evaluate.ipynb #ac26440e
-SAVE_FORMAT = 1                  # the layout of a saved model's folder; a change that old readers cannot read bumps it
+SAVE_FORMAT = 2                  # the layout of a saved model's folder; a change that old readers cannot read bumps it
+READ_FORMATS = (1, 2)            # 2 adds the seen-item rule's recent window; a format-1 folder reads as window 0
 
 def _aside(path: Path, kind: str) -> list[tuple[Path, int]]:
     "The folders `writing_folder` put beside `path`, `.NAME.PID.RANDOM.part` or `.NAME.PID.old`, with their pids."
@@ -318,9 +319,9 @@ def read_saved_meta(path, name: str | None = None) -> dict:
     if not isinstance(meta, dict): raise ValueError(f"{file}: not a model description")
     if meta.get("format") == "joblib":
         raise ValueError(f"{file}: saved with pickle (joblib) by an earlier version, which is unsafe to load; fit and save the model again")
-    if meta.get("format") != SAVE_FORMAT:
+    if meta.get("format") not in READ_FORMATS:
         raise ValueError(f"{file}: saved format {meta.get('format')!r} (seqrec_nb {meta.get('seqrec_nb', '?')}); "
-                         f"this version {__version__} reads format {SAVE_FORMAT}")
+                         f"this version {__version__} reads formats {', '.join(map(str, READ_FORMATS))}")
     if name is not None and meta.get("class") != name: raise ValueError(f"{path}: holds a saved {meta.get('class')}, not a {name}")
     return meta
 
@@ -487,6 +488,7 @@ def seen_grid(model: Recommender, histories, targets, rules, batch_size: int = 1
         for b in range(0, m, batch_size):
             hs, ts = histories[b:b + batch_size], np.asarray(targets[b:b + batch_size], dtype="int64")
             S = model.score(hs)
+            if np.isnan(S).any(): raise ValueError("scores contain NaN; a model must score every candidate")
             rows = np.arange(len(ts))
             t_score[b:b + len(ts)] = S[rows, ts]
             free = S[:, 1:].copy()

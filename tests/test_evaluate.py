@@ -1,4 +1,6 @@
 "The evaluator and the baselines as a user calls them: bad input, determinism, and the protocol's rules."
+import json
+
 import numpy as np
 import pytest
 
@@ -124,3 +126,28 @@ def test_ease_tunes_lambda_on_validation_and_beats_popularity(split):
     with pytest.raises(ValueError, match="lam=0"): EASE(lam=0)
     with pytest.raises(ValueError, match="grid"): EASE(grid=(0, 1))
     with pytest.raises(ValueError, match="validation_protocol"): EASE(validation_protocol="oracle")
+
+
+def test_a_folder_saved_before_recent_windows_loads_with_one_offset(split, tmp_path):
+    "Format 1 (one offset for every seen item) still loads: no recent window, the same scores."
+    mc = MarkovChain().fit(split)
+    mc.seen_offset = 0.5
+    folder = mc.save(tmp_path / "mc")
+    meta = json.loads((folder / "recommender.json").read_text())
+    meta["format"] = 1
+    meta["attributes"] = {k: v for k, v in meta["attributes"].items() if k not in ("recent_window", "recent_offset")}
+    (folder / "recommender.json").write_text(json.dumps(meta))
+    back = MarkovChain.load(folder)
+    assert (back.recent_window, back.seen_offset) == (0, 0.5)
+    histories = split.histories("test")[:20]
+    np.testing.assert_array_equal(back.score(histories), mc.score(histories))
+
+
+def test_choose_seen_refuses_nan_scores(split):
+    class Broken(MarkovChain):
+        def _score(self, histories):
+            s = super()._score(histories)
+            s[:, 3] = np.nan
+            return s
+    with pytest.raises(ValueError, match="NaN"):
+        Broken().fit(split).choose_seen(split)

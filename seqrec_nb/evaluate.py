@@ -177,7 +177,6 @@ class Recommender:
         targets = split.targets("valid").item.to_numpy()
         if len(targets) == 0: raise ValueError("the split has no valid targets: no user has enough events")
         check_cutoffs(k, split, ["full"])
-        self.seen_offset, self.recent_window, self.recent_offset = 0.0, 0, 0.0
         ranks = seen_grid(self, split.histories("valid"), targets, rules, batch_size)
         ndcg = [metrics_at_k(r, k)[f"NDCG@{k}"] for r in ranks]
         window, recent, older = rules[int(np.argmax(ndcg))]

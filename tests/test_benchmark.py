@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from seqrec_nb.benchmark import main
 from seqrec_nb.data import synthetic_log
 
 pytestmark = pytest.mark.one_backend       # plumbing (processes, files, scripts): CI runs this file on TensorFlow only
@@ -21,6 +22,14 @@ def start(tmp_path, *args):
     "Start `seqrec-nb ARGS` in the background (offline; caches under tmp_path)."
     env = {**os.environ, "SEQREC_CACHE": str(tmp_path / "cache"), "SEQREC_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
     return subprocess.Popen([CLI, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def run_main(argv, capsys):
+    "`seqrec-nb ARGV` in this process: (exit code, stdout, stderr); argparse's own exits included."
+    try: code = main([str(a) for a in argv])
+    except SystemExit as e: code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 def finish(proc, timeout=900):
@@ -90,9 +99,12 @@ def test_same_seed_same_leaderboard(tmp_path, log_file):
 
 
 @pytest.mark.backend_free        # every case is refused before a model trains: CI runs it on TensorFlow only
-def test_bad_arguments_give_one_line_and_a_nonzero_exit(tmp_path, log_file):
+def test_bad_arguments_give_one_line_and_a_nonzero_exit(tmp_path, log_file, capsys, monkeypatch):
+    "Each case runs `main` in this process (the console script's code, without a process start per case)."
+    monkeypatch.setenv("SEQREC_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SEQREC_OFFLINE", "1")
     saved = tmp_path / "saved"
-    code, _, err = finish(start(tmp_path, "benchmark", *columns(log_file), "--models", "pop", "--out", saved))
+    code, _, err = run_main(["benchmark", *columns(log_file), "--models", "pop", "--out", saved], capsys)
     assert code == 0, err
     ints = tmp_path / "line_numbers.csv"           # times that are not calendar times: no ARIMA
     pd.read_csv(log_file).assign(when=lambda d: range(len(d))).to_csv(ints, index=False)
@@ -117,10 +129,9 @@ def test_bad_arguments_give_one_line_and_a_nonzero_exit(tmp_path, log_file):
              "no test targets": ["benchmark", *columns(short), "--models", "pop,lstm"],
              "pickled model": ["recommend", "--model", pickled, "--history", "3"],
              "no command": []}
-    procs = {what: start(tmp_path, *argv) for what, argv in cases.items()}
     errs = {}
-    for what, proc in procs.items():
-        code, out, err = finish(proc)
+    for what, argv in cases.items():
+        code, out, err = run_main(argv, capsys)
         errs[what] = err
         assert code != 0, what
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, (what, err)
@@ -128,9 +139,11 @@ def test_bad_arguments_give_one_line_and_a_nonzero_exit(tmp_path, log_file):
     for what, words in {"out is a file": "is not a folder", "no test targets": "needs two or more",
                         "one column twice": "three different columns", "pickled model": "unsafe to load"}.items():
         assert words in errs[what], (what, errs[what])
-    code, out, err = finish(start(tmp_path, "--version"))
+    code, out, err = finish(start(tmp_path))              # the installed console script: the same line and exit code
+    assert code != 0 and err == errs["no command"], (code, err)
+    code, out, err = run_main(["--version"], capsys)
     assert code == 0 and out.startswith("seqrec-nb "), (out, err)
-    code, out, err = finish(start(tmp_path, "recommend", "--model", saved / "models" / "pop", "--history", "3", "nope"))
+    code, out, err = run_main(["recommend", "--model", saved / "models" / "pop", "--history", "3", "nope"], capsys)
     assert code == 0 and len(out.strip().splitlines()) == 10, (out, err)
     assert "ignored 1 item id(s) the model does not know: nope" in err, err
 

@@ -21,6 +21,8 @@ import pytest
 from seqrec_nb.benchmark import load_recommender, main
 from seqrec_nb.data import synthetic_log
 
+from run_cli import run_main
+
 CLI = shutil.which("seqrec-nb", path=str(Path(sys.executable).parent)) or "seqrec-nb"
 
 
@@ -146,14 +148,6 @@ CASES = {
 
 def snapshot(folder: Path) -> dict:
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def run_main(argv, capsys):
-    "`seqrec-nb ARGV` in this process: (exit code, stdout, stderr); argparse's own exits included."
-    try: code = main([str(a) for a in argv])
-    except SystemExit as e: code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_the_table_has_the_cases_the_issue_asks_for():

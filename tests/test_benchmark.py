@@ -9,8 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from seqrec_nb.benchmark import main
 from seqrec_nb.data import synthetic_log
+
+from run_cli import run_main
 
 pytestmark = pytest.mark.one_backend       # plumbing (processes, files, scripts): CI runs this file on TensorFlow only
 
@@ -22,14 +23,6 @@ def start(tmp_path, *args):
     "Start `seqrec-nb ARGS` in the background (offline; caches under tmp_path)."
     env = {**os.environ, "SEQREC_CACHE": str(tmp_path / "cache"), "SEQREC_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
     return subprocess.Popen([CLI, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-
-
-def run_main(argv, capsys):
-    "`seqrec-nb ARGV` in this process: (exit code, stdout, stderr); argparse's own exits included."
-    try: code = main([str(a) for a in argv])
-    except SystemExit as e: code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def finish(proc, timeout=900):

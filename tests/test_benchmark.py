@@ -1,4 +1,4 @@
-"The installed console command `seqrec-nb`, run as a user runs it: benchmark, recommend, report, bad arguments, reproducibility."
+"The installed console command `seqrec-nb`, run as a user runs it (benchmark, recommend, report, reproducibility), and its bad arguments."
 import json
 import os
 import shutil
@@ -93,7 +93,8 @@ def test_same_seed_same_leaderboard(tmp_path, log_file):
 
 @pytest.mark.backend_free        # every case is refused before a model trains: CI runs it on TensorFlow only
 def test_bad_arguments_give_one_line_and_a_nonzero_exit(tmp_path, log_file, capsys, monkeypatch):
-    "Each case runs `main` in this process (the console script's code, without a process start per case)."
+    """Each case runs `seqrec_nb.benchmark.main` in this process (no process start per case); the case without a
+    command also goes through the installed console script, which must print the same line."""
     monkeypatch.setenv("SEQREC_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("SEQREC_OFFLINE", "1")
     saved = tmp_path / "saved"

@@ -9,6 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from run_cli import run_main
+
 pytestmark = pytest.mark.backend_free      # no Keras model runs here: CI runs this file on TensorFlow only
 
 CLI = shutil.which("seqrec-nb", path=str(Path(sys.executable).parent)) or "seqrec-nb"
@@ -56,14 +58,17 @@ def test_help():
     assert res.returncode == 0 and "--data" in res.stdout
 
 
-def test_bad_cutoffs_and_the_spelling_of_seqrec_nb(tmp_path, data):
-    "`-k` is checked as `seqrec-nb benchmark` checks it, and data sets are spelled as it spells them."
+def test_bad_cutoffs_and_the_spelling_of_seqrec_nb(tmp_path, data, capsys, monkeypatch):
+    """`-k` is checked as `seqrec-nb benchmark` checks it, and data sets are spelled as it spells them. The cases run
+    `seqrec_nb.benchmark.main` in this process (no process start per case); `--version` goes through the console script."""
+    for name, value in {"SEQREC_DATA": str(data), "SEQREC_CACHE": str(tmp_path / "cache"), "SEQREC_OFFLINE": "1"}.items():
+        monkeypatch.setenv(name, value)
     for args, words in ((["-k", "0"], "argument -k"), (["--data", "online-retail", "-k", "100000"], "k=100000"),
                         (["--data", "movielens"], "not a data set name (online-retail, games)"),
                         (["--data", "online_retail"], "not a data set name (online-retail, games)")):
-        res = run(tmp_path, data, *args)
-        lines = res.stderr.strip().splitlines()
-        assert res.returncode == 2 and len(lines) == 1 and words in lines[0] and "Traceback" not in res.stderr, (args, res.stderr)
+        code, out, err = run_main(["baselines", *args], capsys)
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and words in lines[0] and "Traceback" not in err, (args, err)
     res = run(tmp_path, data, "--version")
     assert res.returncode == 0 and res.stdout.startswith("seqrec-nb "), res
 

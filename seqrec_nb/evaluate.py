@@ -42,14 +42,17 @@ __all__ = ['SEEN_OFFSETS', 'RECENT_WINDOWS', 'SAVE_FORMAT', 'READ_FORMATS', 'SIZ
            'baseline_models', 'baseline_table', 'whole_number', 'OneLineParser']
 
 # %% ../nbs/01_evaluate.ipynb #bd7d016b
+def _refuse_nan(*scores):
+    "Raise if any of the `scores` arrays holds a NaN: a model must score every candidate."
+    if any(np.isnan(s).any() for s in scores): raise ValueError("scores contain NaN; a model must score every candidate")
+
 def ranks_against(target_scores, other_scores) -> np.ndarray:
     """Rank of each target among its competitors: how many `other_scores` (n, m) are >= its score (n,).
 
     Ties count against the target. A NaN score is an error, not a silent rank.
     """
     target_scores, other_scores = np.asarray(target_scores), np.asarray(other_scores)
-    if np.isnan(target_scores).any() or np.isnan(other_scores).any():
-        raise ValueError("scores contain NaN; a model must score every candidate")
+    _refuse_nan(target_scores, other_scores)
     return (other_scores >= target_scores[:, None]).sum(axis=1)
 
 def full_ranks(scores: np.ndarray, targets) -> np.ndarray:
@@ -487,7 +490,7 @@ def seen_grid(model: Recommender, histories, targets, rules, batch_size: int = 1
         for b in range(0, m, batch_size):
             hs, ts = histories[b:b + batch_size], np.asarray(targets[b:b + batch_size], dtype="int64")
             S = model.score(hs)
-            if np.isnan(S).any(): raise ValueError("scores contain NaN; a model must score every candidate")
+            _refuse_nan(S)
             rows = np.arange(len(ts))
             t_score[b:b + len(ts)] = S[rows, ts]
             free = S[:, 1:].copy()

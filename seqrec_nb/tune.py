@@ -39,9 +39,9 @@ from .train import Interrupts, seed_everything
 # %% auto #0
 __all__ = ['METRIC', 'HEARTBEAT_S', 'GRACE_S', 'FINISHED', 'NAME', 'HELP', 'DESCRIPTION', 'setting_value', 'distribution',
            'holds', 'search_space', 'check_searchable', 'recipe_values', 'TrialSeededTPE', 'ReportToTrial', 'fit_with',
-           'worker_name', 'objective', 'suggest', 'shown_url', 'open_storage', 'study_settings', 'check_study',
-           'open_study', 'Tuned', 'make_pruner', 'trials_table', 'final_table', 'study_span', 'slug', 'tune',
-           'add_arguments', 'format_result', 'run_command']
+           'worker_name', 'objective', 'suggest', 'shown_url', 'racing', 'open_storage', 'study_settings',
+           'check_study', 'open_study', 'Tuned', 'make_pruner', 'trials_table', 'final_table', 'study_span', 'slug',
+           'tune', 'add_arguments', 'format_result', 'run_command']
 
 # %% ../nbs/92_tune.ipynb #2911804f
 def setting_value(text: str):
@@ -206,6 +206,12 @@ def shown_url(url: str) -> str:
     try: return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
     except Exception: return url
 
+def racing(e: Exception) -> bool:
+    """Whether `e` is a lost race to make a new database's tables: two workers (or a worker and a reader) opening it at
+    once both create a table or stamp the schema version, and the slower one fails. Trying again then succeeds."""
+    first = str(e).splitlines()[0] if str(e) else ""
+    return isinstance(e, sqlalchemy.exc.IntegrityError) or (isinstance(e, sqlalchemy.exc.OperationalError) and "already exists" in first)
+
 def open_storage(url: str) -> optuna.storages.RDBStorage:
     """The Optuna storage at the SQLAlchemy `url` (`sqlite:///path.db`, `postgresql://user@host/db`, ...), with
     heartbeats: a trial whose process died is failed after `GRACE_S` seconds and its settings are queued again. A URL
@@ -218,8 +224,7 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
                 return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
                                                   heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2))
         except Exception as e:      # SQLAlchemy's and the drivers' errors: a bad URL, a missing driver, not a database
-            # two workers making a new database at once: one of them loses the race to write its tables, and tries again
-            if isinstance(e, sqlalchemy.exc.IntegrityError) and attempt < 6: time.sleep(0.1 * attempt); continue
+            if racing(e) and attempt < 6: time.sleep(0.1 * attempt); continue
             reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise ValueError(f"storage {shown_url(url)}: cannot be opened ({reason})") from None
 

@@ -20,7 +20,7 @@ import sqlalchemy
 from seqrec_nb.cli import main
 from seqrec_nb.data import leave_one_out, synthetic_log
 from seqrec_nb.evaluate import RECIPES, read_recipe, write_recipe
-from seqrec_nb.tune import FINISHED, check_study, objective, search_space
+from seqrec_nb.tune import FINISHED, check_study, objective, open_storage, search_space
 
 CLI = shutil.which("seqrec-nb", path=str(Path(sys.executable).parent)) or "seqrec-nb"
 # a small LSTM (width and batch fixed, step size, dropout and cell searched), at most two epochs a trial
@@ -134,6 +134,28 @@ def test_two_workers_share_one_study(tmp_path, log_file):
     assert len(Counter(t.user_attrs["worker"] for t in finished)) == 2                     # both did some of the work
     settings = [tuple(sorted(t.params.items())) for t in finished]
     assert len(set(settings)) == len(settings)                                              # and never the same twice
+
+
+@pytest.mark.backend_free
+def test_a_worker_that_loses_the_race_to_make_the_tables_tries_again(tmp_path, monkeypatch):
+    """Two workers making a fresh SQLite study database at once: the slower one's CREATE TABLE or schema stamp fails (the
+    errors SQLite gives then, made here on purpose) and it opens the database again; any other failure is one line at once."""
+    import sqlite3
+    lost = [sqlalchemy.exc.OperationalError("CREATE TABLE studies", {}, sqlite3.OperationalError("table studies already exists")),
+            sqlalchemy.exc.IntegrityError("INSERT INTO alembic_version", {}, sqlite3.IntegrityError("UNIQUE constraint failed: alembic_version.version_num"))]
+    real, calls = optuna.storages.RDBStorage, []
+    def flaky(url, **kwargs):
+        calls.append(url)
+        if len(calls) <= len(lost): raise lost[len(calls) - 1]
+        return real(url, **kwargs)
+    monkeypatch.setattr(optuna.storages, "RDBStorage", flaky)
+    assert isinstance(open_storage(f"sqlite:///{tmp_path / 's.db'}"), real) and len(calls) == 3
+    calls.clear()
+    locked = sqlalchemy.exc.OperationalError("SELECT", {}, sqlite3.OperationalError("unable to open database file"))
+    monkeypatch.setattr(optuna.storages, "RDBStorage", lambda url, **kwargs: calls.append(url) or (_ for _ in ()).throw(locked))
+    with pytest.raises(ValueError, match=r"cannot be opened \(\(sqlite3.OperationalError\) unable to open database file\)"):
+        open_storage(f"sqlite:///{tmp_path / 't.db'}")
+    assert len(calls) == 1                                          # not a race: refused on the first try
 
 
 @pytest.mark.backend_free

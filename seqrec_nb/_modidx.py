@@ -562,8 +562,9 @@ d = { 'settings': { 'branch': 'main',
                                'seqrec_nb.vae._mult_vae_schedule': ('vae.html#_mult_vae_schedule', 'seqrec_nb/vae.py'),
                                'seqrec_nb.vae.annealed_beta': ('vae.html#annealed_beta', 'seqrec_nb/vae.py'),
                                'seqrec_nb.vae.evaluate_heldout': ('vae.html#evaluate_heldout', 'seqrec_nb/vae.py'),
-                               'seqrec_nb.vae.gaussian_kl': ('vae.html#gaussian_kl', 'seqrec_nb/vae.py'),
                                'seqrec_nb.vae.heldout_metrics': ('vae.html#heldout_metrics', 'seqrec_nb/vae.py'),
                                'seqrec_nb.vae.multinomial_log_likelihood': ('vae.html#multinomial_log_likelihood', 'seqrec_nb/vae.py'),
-                               'seqrec_nb.vae.reparameterize': ('vae.html#reparameterize', 'seqrec_nb/vae.py'),
-                               'seqrec_nb.vae.strong_generalization_split': ('vae.html#strong_generalization_split', 'seqrec_nb/vae.py')}}}
+                               'seqrec_nb.vae.strong_generalization_split': ('vae.html#strong_generalization_split', 'seqrec_nb/vae.py')},
+            'seqrec_nb.variational': { 'seqrec_nb.variational.gaussian_kl': ('variational.html#gaussian_kl', 'seqrec_nb/variational.py'),
+                                       'seqrec_nb.variational.reparameterize': ( 'variational.html#reparameterize',
+                                                                                 'seqrec_nb/variational.py')}}}

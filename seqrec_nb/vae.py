@@ -1,4 +1,4 @@
-"""The evidence lower bound derived two ways and checked numerically, the reparameterisation trick against the score-function estimator, Mult-VAE and Mult-DAE, a sequential VAE, and the strong-generalisation protocol.
+"""Mult-VAE and Mult-DAE over a user's bag of items, a sequential VAE with a latent on every step, measured against the baselines on next-item prediction, and the strong-generalisation protocol of the Mult-VAE paper.
 
 Docs: https://seqrec.github.io/seqrec_nb/vae.html.md"""
 
@@ -19,28 +19,12 @@ from .data import BagBatches, Split, encode_log, bag_of_items
 from .evaluate import Recipe, Recommender, register
 from .layers import NetRecommender, NextItemNet, bag_epochs, check_settings, capped_epochs, chunked_softmax_loss
 from .train import adam, ValidationMetric, fit
+from .variational import gaussian_kl, reparameterize
 
 # %% auto #0
-__all__ = ['MULTVAE_RECIPE', 'SEQVAE_RECIPE', 'gaussian_kl', 'reparameterize', 'multinomial_log_likelihood', 'annealed_beta',
-           'MultVAENet', 'MultVAE', 'SeqVAENet', 'SeqVAE', 'HeldOutUsers', 'strong_generalization_split',
-           'heldout_metrics', 'evaluate_heldout', 'HeldOutValidation']
-
-# %% ../nbs/40_vae.ipynb #a2c33ac9
-def gaussian_kl(mu_q, logvar_q, mu_p=0.0, logvar_p=0.0):
-    """KL(N(mu_q, diag exp(logvar_q)) || N(mu_p, diag exp(logvar_p))), summed over the last axis.
-
-    The closed form derived above; with the defaults `p` is the standard-normal prior.
-    """
-    mu_q, logvar_q = ops.convert_to_tensor(mu_q), ops.convert_to_tensor(logvar_q)
-    mu_p, logvar_p = (ops.convert_to_tensor(a, dtype=mu_q.dtype) for a in (mu_p, logvar_p))
-    return 0.5 * ops.sum(logvar_p - logvar_q + (ops.exp(logvar_q) + ops.square(mu_q - mu_p)) / ops.exp(logvar_p) - 1.0,
-                         axis=-1)
-
-# %% ../nbs/40_vae.ipynb #eb3bfa1d
-def reparameterize(mu, logvar, seed=None):
-    "A draw `z = mu + exp(logvar / 2) * eps`, `eps ~ N(0, I)`: random, yet a differentiable function of `mu` and `logvar`."
-    eps = keras.random.normal(ops.shape(mu), dtype=mu.dtype, seed=seed)
-    return mu + ops.exp(0.5 * logvar) * eps
+__all__ = ['MULTVAE_RECIPE', 'SEQVAE_RECIPE', 'multinomial_log_likelihood', 'annealed_beta', 'MultVAENet', 'MultVAE', 'SeqVAENet',
+           'SeqVAE', 'HeldOutUsers', 'strong_generalization_split', 'heldout_metrics', 'evaluate_heldout',
+           'HeldOutValidation']
 
 # %% ../nbs/40_vae.ipynb #d7747d9f
 def multinomial_log_likelihood(logits, counts):

@@ -11,8 +11,9 @@ from keras import ops
 from seqrec_nb.data import BagBatches, bag_of_items, leave_one_out, synthetic_log
 from seqrec_nb.evaluate import Popularity, evaluate
 from seqrec_nb.train import seed_everything
+from seqrec_nb.variational import gaussian_kl
 from seqrec_nb.vae import (HeldOutValidation, MultVAE, MultVAENet, SeqVAE, SeqVAENet, evaluate_heldout,
-                           gaussian_kl, heldout_metrics, strong_generalization_split)
+                           heldout_metrics, strong_generalization_split)
 
 
 def np_(x): return ops.convert_to_numpy(x)

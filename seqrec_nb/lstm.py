@@ -1,4 +1,4 @@
-"""Why plain RNNs forget, the LSTM and GRU derived and checked against Keras, and an LSTM recommender trained with full and sampled softmax on real logs.
+"""Full softmax, sampled binary cross-entropy and the log-Q-corrected sampled softmax, and an LSTM recommender trained with them on real logs.
 
 Docs: https://seqrec.github.io/seqrec_nb/lstm.html.md"""
 
@@ -16,109 +16,7 @@ from .layers import LOSSES, NetRecommender, NextItemNet, check_settings, for_ful
 from .train import adam
 
 # %% auto #0
-__all__ = ['LSTM_RECIPE', 'lstm_step', 'gru_step', 'LSTMCell', 'GRUCell', 'run_cell', 'LSTMNet', 'LSTMRec']
-
-# %% ../nbs/20_lstm.ipynb #36559c9c
-def lstm_step(x, h_prev, c_prev, kernel, recurrent_kernel, bias):
-    "One LSTM step: `(h, c)` from input `x`, previous output `h_prev` and cell `c_prev` (batched along axis 0)."
-    z = ops.matmul(x, kernel) + ops.matmul(h_prev, recurrent_kernel) + bias
-    zi, zf, zg, zo = ops.split(z, 4, axis=-1)
-    i, f, o = ops.sigmoid(zi), ops.sigmoid(zf), ops.sigmoid(zo)
-    g = ops.tanh(zg)
-    c = f * c_prev + i * g              # the additive memory path
-    h = o * ops.tanh(c)
-    return h, c
-
-# %% ../nbs/20_lstm.ipynb #b48406c0
-def gru_step(x, h_prev, kernel, recurrent_kernel, bias):
-    "One GRU step (`reset_after` form): the new state from input `x` and previous state `h_prev`."
-    xz, xr, xh = ops.split(ops.matmul(x, kernel) + bias[0], 3, axis=-1)
-    hz, hr, hh = ops.split(ops.matmul(h_prev, recurrent_kernel) + bias[1], 3, axis=-1)
-    z, r = ops.sigmoid(xz + hz), ops.sigmoid(xr + hr)
-    h_tilde = ops.tanh(xh + r * hh)
-    return z * h_prev + (1 - z) * h_tilde      # z near 1 keeps the old state
-
-# %% ../nbs/20_lstm.ipynb #cba8d9e7
-@keras.saving.register_keras_serializable("seqrec_nb")
-class LSTMCell(keras.layers.Layer):
-    """An LSTM cell written with `keras.ops` (`lstm_step`), in `keras.layers.LSTMCell`'s weight layout.
-
-    Args:
-        units: size of the output `h` and of the cell state `c`.
-        forget_bias: initial bias of the forget gate (1.0, as Keras' `unit_forget_bias`).
-
-    `call(x, [h, c])` returns `(h_new, [h_new, c_new])`; use it in `keras.layers.RNN` or `run_cell`.
-    """
-    def __init__(self, units: int, forget_bias: float = 1.0, **kwargs):
-        super().__init__(**kwargs)
-        if units < 1: raise ValueError(f"units={units}: must be at least 1")
-        self.units, self.forget_bias = units, forget_bias
-        self.state_size, self.output_size = [units, units], units
-
-    def build(self, input_shape):
-        u = self.units
-        self.kernel = self.add_weight((input_shape[-1], 4 * u), initializer="glorot_uniform", name="kernel")
-        self.recurrent_kernel = self.add_weight((u, 4 * u), initializer="orthogonal", name="recurrent_kernel")
-        b = np.zeros(4 * u, dtype="float32"); b[u:2 * u] = self.forget_bias
-        self.bias = self.add_weight((4 * u,), initializer=keras.initializers.Constant(b), name="bias")
-
-    def call(self, x, states):
-        h, c = lstm_step(x, states[0], states[1], self.kernel, self.recurrent_kernel, self.bias)
-        return h, [h, c]
-
-    def get_config(self): return super().get_config() | {"units": self.units, "forget_bias": self.forget_bias}
-
-
-@keras.saving.register_keras_serializable("seqrec_nb")
-class GRUCell(keras.layers.Layer):
-    """A GRU cell written with `keras.ops` (`gru_step`), in `keras.layers.GRUCell`'s layout (`reset_after=True`).
-
-    Args:
-        units: size of the state `h`.
-    """
-    def __init__(self, units: int, **kwargs):
-        super().__init__(**kwargs)
-        if units < 1: raise ValueError(f"units={units}: must be at least 1")
-        self.units = units
-        self.state_size, self.output_size = [units], units
-
-    def build(self, input_shape):
-        u = self.units
-        self.kernel = self.add_weight((input_shape[-1], 3 * u), initializer="glorot_uniform", name="kernel")
-        self.recurrent_kernel = self.add_weight((u, 3 * u), initializer="orthogonal", name="recurrent_kernel")
-        self.bias = self.add_weight((2, 3 * u), initializer="zeros", name="bias")
-
-    def call(self, x, states):
-        h = gru_step(x, states[0], self.kernel, self.recurrent_kernel, self.bias)
-        return h, [h]
-
-    def get_config(self): return super().get_config() | {"units": self.units}
-
-# %% ../nbs/20_lstm.ipynb #36e776c2
-def run_cell(cell, x, mask=None, initial_state=None):
-    """Run `cell` over `x` `(batch, time, features)` one step at a time; returns `(outputs, final_states)`.
-
-    Where `mask` `(batch, time)` is False (padding) the step is skipped: the states carry over
-    unchanged and the output repeats the previous one, as in `keras.layers.RNN`.
-    """
-    x = ops.convert_to_tensor(x)
-    if len(x.shape) != 3: raise ValueError(f"x has shape {tuple(x.shape)}: expected (batch, time, features)")
-    if mask is not None:
-        mask = ops.convert_to_tensor(mask, dtype="bool")
-        if tuple(mask.shape) != tuple(x.shape[:2]): raise ValueError(f"mask has shape {tuple(mask.shape)}, x {tuple(x.shape)}: expected {tuple(x.shape[:2])}")
-    if not cell.built: cell.build(x.shape)
-    batch = x.shape[0]
-    states = list(initial_state) if initial_state is not None else [ops.zeros((batch, s), x.dtype) for s in cell.state_size]
-    out, outputs = ops.zeros((batch, cell.output_size), x.dtype), []
-    for t in range(x.shape[1]):
-        new_out, new_states = cell(x[:, t], states)
-        if mask is not None:
-            keep = ops.expand_dims(mask[:, t], -1)
-            new_out = ops.where(keep, new_out, out)
-            new_states = [ops.where(keep, n, s) for n, s in zip(new_states, states)]
-        out, states = new_out, list(new_states)
-        outputs.append(out)
-    return ops.stack(outputs, axis=1), states
+__all__ = ['LSTM_RECIPE', 'LSTMNet', 'LSTMRec']
 
 # %% ../nbs/20_lstm.ipynb #abd389fe
 @keras.saving.register_keras_serializable("seqrec_nb")

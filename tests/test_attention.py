@@ -1,4 +1,4 @@
-"""seqrec_nb.attention as a user meets it: attention against Keras, causality, SASRec end to end.
+"""seqrec_nb.transformer and seqrec_nb.attention as a user meets them: attention against Keras, causality, SASRec end to end.
 
 Backend-neutral: CI runs this file on TensorFlow, JAX and PyTorch.
 """
@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from keras import ops
 
-from seqrec_nb.attention import (SASRec, SASRecNet, SelfAttention, TransformerBlock, causal_mask,
-                                  scaled_dot_product_attention)
+from seqrec_nb.attention import SASRec, SASRecNet
 from seqrec_nb.data import leave_one_out, synthetic_log
 from seqrec_nb.evaluate import Popularity, evaluate
 from seqrec_nb.train import load_model, save_model, seed_everything
+from seqrec_nb.transformer import SelfAttention, TransformerBlock, causal_mask, scaled_dot_product_attention
 
 
 def np_(x): return ops.convert_to_numpy(x)
@@ -181,7 +181,7 @@ def test_sasrec_batches_as_asked(syn, bucket, tmp_path):
 
 def test_fully_masked_rows_stay_finite_in_float16():
     """Under mixed precision a padded query has every key masked: the fill must stay finite in float16."""
-    from seqrec_nb.attention import attention_weights
+    from seqrec_nb.transformer import attention_weights
     q = ops.convert_to_tensor(np.ones((1, 2, 4)), dtype="float16")
     mask = np.array([[False, False], [True, False]])
     w = np_(attention_weights(q, q, mask)).astype("float32")

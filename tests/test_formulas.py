@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from keras import ops
 
-import seqrec_nb.lstm
-from seqrec_nb.attention import TransformerBlock
-from seqrec_nb.lstm import LSTMCell, lstm_step, run_cell
+import seqrec_nb.recurrent
+from seqrec_nb.transformer import TransformerBlock
+from seqrec_nb.recurrent import LSTMCell, lstm_step, run_cell
 from seqrec_nb.train import value_and_grad
 
 BACKEND = keras.backend.backend()
@@ -97,7 +97,7 @@ def lstm_gradient_error(step):
 
 def test_lstm_cell_follows_its_equations(monkeypatch):
     assert lstm_cell_error() <= 1e-5
-    monkeypatch.setattr(seqrec_nb.lstm, "lstm_step", step_without_forget_gate)   # what LSTMCell.call looks up
+    monkeypatch.setattr(seqrec_nb.recurrent, "lstm_step", step_without_forget_gate)   # what LSTMCell.call looks up
     assert lstm_cell_error() > 1e-2
 
 

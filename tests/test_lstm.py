@@ -1,4 +1,4 @@
-"""seqrec_nb.lstm as a user meets it: the from-scratch cells against Keras, gradients, the losses, LSTMRec end to end.
+"""seqrec_nb.recurrent and seqrec_nb.lstm as a user meets them: the from-scratch cells against Keras, gradients, the losses, LSTMRec end to end.
 
 Backend-neutral: CI runs this file on TensorFlow, JAX and PyTorch.
 """
@@ -9,7 +9,8 @@ from keras import ops
 
 from seqrec_nb.data import bucket_width, leave_one_out, synthetic_log
 from seqrec_nb.evaluate import Popularity, evaluate
-from seqrec_nb.lstm import GRUCell, LSTMCell, LSTMNet, LSTMRec, gru_step, lstm_step, run_cell
+from seqrec_nb.lstm import LSTMNet, LSTMRec
+from seqrec_nb.recurrent import GRUCell, LSTMCell, gru_step, lstm_step, run_cell
 from seqrec_nb.train import value_and_grad
 from seqrec_nb.train import seed_everything
 

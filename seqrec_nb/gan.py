@@ -1,4 +1,4 @@
-"""The two-player objective derived and checked numerically (the optimal discriminator, the Jensen-Shannon divergence, saturation, mode collapse), a GAN on a 2-D mixture with its training diagnostics, and CFGAN tested against simple baselines on real logs.
+"""CFGAN, a conditional GAN over purchase vectors built on the game of chapter 45, with partial masking and zero reconstruction, an autoencoder ablation and a sequential condition, tested against simple baselines on real logs.
 
 Docs: https://seqrec.github.io/seqrec_nb/gan.html.md"""
 
@@ -15,128 +15,10 @@ from .data import BagBatches, Split, bag_of_items, pad_sequences
 from .evaluate import Recipe, register
 from .layers import BAG_BUDGET, NetRecommender, bag_epochs, check_settings
 from .train import adam, ValidationMetric, fit
+from .adversarial import G_LOSSES, MLP, discriminator_loss, generator_loss
 
 # %% auto #0
-__all__ = ['G_LOSSES', 'CONDITIONS', 'CFGAN_RECIPE', 'discriminator_loss', 'generator_loss', 'MLP', 'GAN', 'CFGANNet',
-           'FutureBagBatches', 'CFGAN']
-
-# %% ../nbs/50_gan.ipynb #742a4bfd
-def discriminator_loss(real_logits, fake_logits):
-    "The discriminator's loss per example from its logits: `-log D(x) - log(1 - D(G(z)))` = softplus(-a_real) + softplus(a_fake)."
-    return ops.softplus(-real_logits) + ops.softplus(fake_logits)
-
-G_LOSSES = ("minimax", "nonsaturating")
-
-def generator_loss(fake_logits, kind: str = "nonsaturating"):
-    """The generator's loss per sample from D's logit `a` on it: `'minimax'` is `log(1 - D(G(z)))` = -softplus(a),
-    which saturates when D rejects the sample; `'nonsaturating'` is `-log D(G(z))` = softplus(-a)."""
-    if kind == "minimax": return -ops.softplus(fake_logits)
-    if kind == "nonsaturating": return ops.softplus(-fake_logits)
-    raise ValueError(f"kind={kind!r}: use one of {G_LOSSES}")
-
-# %% ../nbs/50_gan.ipynb #4c2385e8
-@keras.saving.register_keras_serializable("seqrec_nb")
-class MLP(keras.layers.Layer):
-    """Dense layers of `units[0], ..., units[-1]` units, with `activation` between them and none after the last.
-
-    `call(x, frozen=True)` reads every weight through `stop_gradient`: the output still depends on `x`, so gradients
-    flow back into whatever produced `x`, but not on the layer's weights. That is how one player of a GAN looks
-    through the other without training it.
-
-    `lr_multiplier` scales this layer's learning speed under Adam: the stored weights are `1 / lr_multiplier` times
-    larger and are multiplied by `lr_multiplier` when used, so the function at initialisation is the same, while
-    Adam's steps, about the learning rate in size whatever the gradient's scale, move the weights in use
-    `lr_multiplier` times as far (the run-time weight scaling of Karras et al., ICLR 2018, used as a per-layer
-    learning-rate multiplier in StyleGAN, CVPR 2019)."""
-    def __init__(self, units, activation: str = "relu", lr_multiplier: float = 1.0, **kwargs):
-        super().__init__(**kwargs)
-        self.units, self.activation_name, self.lr_multiplier = [int(u) for u in units], activation, float(lr_multiplier)
-        if not self.units or min(self.units) < 1: raise ValueError(f"units={units}: give at least one layer, each of at least 1 unit")
-        if self.lr_multiplier <= 0: raise ValueError(f"lr_multiplier={lr_multiplier}: must be > 0")
-        self.act = keras.activations.get(activation)
-        glorot_over_m = lambda: keras.initializers.VarianceScaling(1.0 / self.lr_multiplier**2, "fan_avg", "uniform")
-        # one initializer per layer: a shared one would hand every layer the same random stream
-        self.dense = [keras.layers.Dense(u, kernel_initializer=glorot_over_m(), name=f"dense_{i}") for i, u in enumerate(self.units)]
-
-    def build(self, input_shape):
-        width = input_shape[-1]
-        for layer in self.dense:
-            layer.build((None, width)); width = layer.units
-        self.built = True
-
-    def call(self, x, frozen=False):
-        for i, layer in enumerate(self.dense):
-            w, b = layer.kernel * self.lr_multiplier, layer.bias * self.lr_multiplier
-            if frozen: w, b = ops.stop_gradient(w), ops.stop_gradient(b)
-            x = ops.matmul(x, w) + b
-            if i < len(self.dense) - 1: x = self.act(x)
-        return x
-
-    def l2(self):
-        "Half the sum of the squared weights and biases in use (the penalty CFGAN's reference code adds)."
-        return sum(0.5 * ops.sum(ops.square(w * self.lr_multiplier)) for w in self.trainable_weights)
-
-    def compute_output_shape(self, input_shape): return (*input_shape[:-1], self.units[-1])
-
-    def get_config(self):
-        return super().get_config() | {"units": self.units, "activation": self.activation_name, "lr_multiplier": self.lr_multiplier}
-
-# %% ../nbs/50_gan.ipynb #64627425
-@keras.saving.register_keras_serializable("seqrec_nb")
-class GAN(keras.Model):
-    """A GAN on vectors: a generator MLP from noise to `data_dim` numbers and a discriminator MLP from a vector to one
-    logit, both trained by one `fit` on an array of real samples.
-
-    Each training step updates both players at once from one loss: the discriminator's loss with the generator's
-    samples held fixed (`stop_gradient`) plus the generator's loss seen through the discriminator with its weights
-    frozen. Each player's gradient is then the gradient of its own loss only.
-
-    Args:
-        data_dim, noise_dim: sizes of a sample and of the generator's noise.
-        hidden, layers: width and number of hidden layers of both players.
-        g_loss: `'nonsaturating'` (default) or `'minimax'`; see `generator_loss`.
-        activation: of the hidden layers.
-        seed: the noise stream.
-    """
-    def __init__(self, data_dim: int, noise_dim: int = 2, hidden: int = 128, layers: int = 2,
-                 g_loss: str = "nonsaturating", activation: str = "relu", seed=None, **kwargs):
-        super().__init__(**kwargs)
-        if g_loss not in G_LOSSES: raise ValueError(f"g_loss={g_loss!r}: use one of {G_LOSSES}")
-        if min(data_dim, noise_dim, hidden, layers) < 1:
-            raise ValueError(f"data_dim={data_dim}, noise_dim={noise_dim}, hidden={hidden}, layers={layers}: all must be at least 1")
-        self.data_dim, self.noise_dim, self.hidden, self.n_layers, self.g_loss = data_dim, noise_dim, hidden, layers, g_loss
-        self.activation_name, self.seed = activation, seed
-        self.generator = MLP([hidden] * layers + [data_dim], activation, name="generator")
-        self.discriminator = MLP([hidden] * layers + [1], activation, name="discriminator")
-        self.noise = keras.random.SeedGenerator(seed)
-
-    def build(self, input_shape=None):
-        self.generator.build((None, self.noise_dim)); self.discriminator.build((None, self.data_dim))
-        self.built = True
-
-    def sample(self, n: int):
-        "`n` samples from the generator."
-        return self.generator(keras.random.normal((n, self.noise_dim), seed=self.noise))
-
-    def call(self, x, training=False):
-        "D's logits `(batch, 3)`: on `x`, on generator samples held fixed, and on the same samples through a frozen D."
-        fake = self.sample(ops.shape(x)[0])
-        return ops.concatenate([self.discriminator(x), self.discriminator(ops.stop_gradient(fake)),
-                                self.discriminator(fake, frozen=True)], axis=-1)
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        return ops.mean(discriminator_loss(y_pred[:, 0], y_pred[:, 1])) + ops.mean(generator_loss(y_pred[:, 2], self.g_loss))
-
-    def diagnostics(self, x) -> dict:
-        "Both players' losses and the discriminator's accuracy (real called real, generated called generated) on `x` and as many samples."
-        a = ops.convert_to_numpy(self(ops.convert_to_tensor(x)))
-        return {"d_loss": float(np.mean(ops.convert_to_numpy(discriminator_loss(a[:, 0], a[:, 1])))),
-                "g_loss": float(np.mean(ops.convert_to_numpy(generator_loss(a[:, 2], self.g_loss)))),
-                "d_accuracy": float(0.5 * ((a[:, 0] > 0).mean() + (a[:, 1] < 0).mean()))}
-
-    def get_config(self):
-        return {"data_dim": self.data_dim, "noise_dim": self.noise_dim, "hidden": self.hidden, "layers": self.n_layers,
-                "g_loss": self.g_loss, "activation": self.activation_name, "seed": self.seed, "name": self.name}
+__all__ = ['CONDITIONS', 'CFGAN_RECIPE', 'CFGANNet', 'FutureBagBatches', 'CFGAN']
 
 # %% ../nbs/50_gan.ipynb #f9be43d7
 CONDITIONS = ("bag", "sequence")

@@ -1,4 +1,4 @@
-"""seqrec_nb.gan as a user meets it: the one-step two-player update, the toy GAN learning, CFGAN's loss terms
+"""seqrec_nb.adversarial and seqrec_nb.gan as a user meets them: the one-step two-player update, the toy GAN learning, CFGAN's loss terms
 against their formulas, the three CFGAN variants end to end with saving, and bad settings.
 
 Backend-neutral (CI runs this file on TensorFlow, JAX and PyTorch), except the gradient-path check, which needs a
@@ -11,7 +11,8 @@ from keras import ops
 
 from seqrec_nb.data import bag_of_items, leave_one_out, synthetic_log
 from seqrec_nb.evaluate import Popularity, evaluate
-from seqrec_nb.gan import (CFGAN, GAN, MLP, CFGANNet, FutureBagBatches, discriminator_loss, generator_loss)
+from seqrec_nb.adversarial import GAN, MLP, discriminator_loss, generator_loss
+from seqrec_nb.gan import CFGAN, CFGANNet, FutureBagBatches
 from seqrec_nb.train import load_model, save_model, seed_everything
 
 

@@ -1,5 +1,6 @@
 """The dependency rules of DESIGN.md, read from the package's own import statements: the foundation modules import
-only what lies below them, a model module never imports another model module, nothing imports the command-line
+only what lies below them, a building block only the foundation, a model module never imports another model module
+(only the foundation and the blocks), nothing imports the command-line
 modules, and no module imports another's private names."""
 import ast
 from pathlib import Path
@@ -10,7 +11,10 @@ pytestmark = pytest.mark.backend_free      # no Keras model runs here: CI runs t
 
 PACKAGE = Path(__file__).resolve().parent.parent / "seqrec_nb"
 FOUNDATION = ["data", "evaluate", "train", "layers"]           # each may import those before it
-MODELS = ["arima", "lstm", "attention", "vae", "gan"]          # each may import the foundation, never each other
+# the derivation chapters' building blocks (cells, attention, the VAE's and the GAN's pieces): each may import the
+# foundation, never another block or a model
+BLOCKS = ["recurrent", "transformer", "variational", "adversarial"]
+MODELS = ["arima", "lstm", "attention", "vae", "gan"]          # each may import the foundation and the blocks, never each other
 TOP = ["benchmark", "tune", "cli"]                            # may import anything; nothing imports them
 # the hand-kept package __init__ silences native logging while Keras loads, with the console helper (no heavy imports)
 EXCEPTIONS = {("__init__", "cli")}
@@ -34,12 +38,13 @@ def modules() -> list[str]:
 
 def allowed(module: str) -> set:
     if module in FOUNDATION: return set(FOUNDATION[:FOUNDATION.index(module)])
-    if module in MODELS: return set(FOUNDATION)
+    if module in BLOCKS: return set(FOUNDATION)
+    if module in MODELS: return set(FOUNDATION + BLOCKS)
     return set(modules())
 
 
 def test_every_module_is_classified():
-    assert set(modules()) - {"__init__"} <= set(FOUNDATION + MODELS + TOP)
+    assert set(modules()) - {"__init__"} <= set(FOUNDATION + BLOCKS + MODELS + TOP)
 
 
 @pytest.mark.parametrize("module", modules())
@@ -56,11 +61,14 @@ def test_no_private_names_cross_modules(module):
 
 
 def test_the_rules_catch_a_violation(tmp_path, monkeypatch):
-    "The checks fail on a model module that imports another model and a private name."
+    "The checks fail on a model module that imports another model and a private name, and on a block that imports a model."
     fake = tmp_path / "seqrec_nb"
     fake.mkdir()
     for p in PACKAGE.glob("*.py"): (fake / p.name).write_text(p.read_text())
     (fake / "gan.py").write_text((fake / "gan.py").read_text() + "\nfrom .lstm import _private\n")
+    (fake / "transformer.py").write_text((fake / "transformer.py").read_text() + "\nfrom .attention import SASRec\n")
     monkeypatch.setattr(__import__(__name__), "PACKAGE", fake)
     with pytest.raises(AssertionError, match="imports lstm"): test_imports_follow_the_dependency_direction("gan")
+    with pytest.raises(AssertionError, match="imports attention"): test_imports_follow_the_dependency_direction("transformer")
+    test_imports_follow_the_dependency_direction("attention")         # a model importing a block is allowed
     with pytest.raises(AssertionError, match="private names lstm._private"): test_no_private_names_cross_modules("gan")

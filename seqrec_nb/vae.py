@@ -1,4 +1,4 @@
-"""Mult-VAE and Mult-DAE over a user's bag of items, a sequential VAE with a latent on every step, measured against the baselines on next-item prediction, and the strong-generalisation protocol of the Mult-VAE paper.
+"""Mult-VAE and Mult-DAE over a user's bag of items, a sequential VAE with a latent on every step, measured against the baselines on next-item prediction.
 
 Docs: https://seqrec.github.io/seqrec_nb/vae.html.md"""
 
@@ -23,8 +23,7 @@ from .variational import gaussian_kl, reparameterize
 
 # %% auto #0
 __all__ = ['MULTVAE_RECIPE', 'SEQVAE_RECIPE', 'multinomial_log_likelihood', 'annealed_beta', 'MultVAENet', 'MultVAE', 'SeqVAENet',
-           'SeqVAE', 'HeldOutUsers', 'strong_generalization_split', 'heldout_metrics', 'evaluate_heldout',
-           'HeldOutValidation']
+           'SeqVAE']
 
 # %% ../nbs/40_vae.ipynb #d7747d9f
 def multinomial_log_likelihood(logits, counts):
@@ -331,131 +330,3 @@ SEQVAE_RECIPE = register(Recipe(
     quick={"epochs": 3}, full={"epochs": 200}, derive=capped_epochs(1.3e11), order=70,
     space={"learning_rate": "1e-3..3e-2 log", "dropout": "0.0..0.7", "dim": "32..256 log", "latent": "16..128 log",
            "beta_max": "1e-4..1e-1 log", "batch_size": "64|128|256|512"}))
-
-# %% ../nbs/40_vae.ipynb #6cc91a5a
-@dataclass
-class HeldOutUsers:
-    """Strong generalisation (Liang et al.): models train on `train` (every event of the training users);
-    each validation or test user is unseen in training and shows only `fold_in` items, and the model is
-    scored on ranking the user's `heldout` items (lists of dense-id arrays, one per user) among the items
-    seen in training (`known`, a mask over dense ids)."""
-    train: Split
-    known: np.ndarray = field(repr=False)
-    valid_fold_in: list = field(repr=False)
-    valid_heldout: list = field(repr=False)
-    test_fold_in: list = field(repr=False)
-    test_heldout: list = field(repr=False)
-    valid_users: np.ndarray = field(repr=False)
-    test_users: np.ndarray = field(repr=False)
-
-    @property
-    def n_items(self) -> int: return self.train.n_items
-
-    def users(self, on: str = "test") -> tuple:
-        "`(fold_in, heldout)` of `on` ('valid' or 'test')."
-        if on not in ("valid", "test"): raise ValueError(f"on={on!r}: use 'valid' or 'test'")
-        return (self.valid_fold_in, self.valid_heldout) if on == "valid" else (self.test_fold_in, self.test_heldout)
-
-    def __repr__(self):
-        return (f"HeldOutUsers({self.train.n_users} training users, {len(self.valid_users)} validation and "
-                f"{len(self.test_users)} test users, {int(self.known.sum())} items seen in training)")
-
-def _fold(items: np.ndarray, fold_in: float, order: str, rng) -> tuple:
-    "One held-out user's distinct items split into (fold-in, held-out): `int((1 - fold_in) n)` held out, at least one."
-    n_out = max(1, int((1 - fold_in) * len(items) + 1e-9))
-    if order == "time": return items[:-n_out], items[-n_out:]
-    out = np.zeros(len(items), bool); out[rng.choice(len(items), n_out, replace=False)] = True
-    return items[~out], items[out]
-
-def strong_generalization_split(log: pd.DataFrame, n_heldout: int, fold_in: float = 0.8, min_items: int = 5,
-                                order: str = "random", seed: int = 0) -> HeldOutUsers:
-    """Hold out `n_heldout` validation and `n_heldout` test users (drawn among users with at least `min_items`
-    distinct items); everybody else trains with all their events. Each held-out user's distinct items are
-    split into the `fold_in` share the model sees and the rest (`int((1 - fold_in) n)`, at least one) it must
-    rank: at random as in the paper (`order='random'`), or the earliest items against the latest
-    (`order='time'`). Items never seen in training are dropped from the held-out users' lists and from the
-    ranking, as in the paper's code; a held-out user left with fewer than 2 items is dropped."""
-    if not 0 < fold_in < 1: raise ValueError(f"fold_in={fold_in}: must be strictly between 0 and 1")
-    if order not in ("random", "time"): raise ValueError(f"order={order!r}: use 'random' or 'time'")
-    if min_items < 2: raise ValueError(f"min_items={min_items}: a held-out user needs at least 2 items")
-    ev, index, seqs = encode_log(log)
-    users = np.array(list(seqs))
-    eligible = np.array([len(np.unique(seqs[u])) >= min_items for u in users])
-    if n_heldout < 1 or 2 * n_heldout > eligible.sum() - 1:
-        raise ValueError(f"n_heldout={n_heldout}: needs 1 <= 2 * n_heldout < {eligible.sum()} "
-                         f"(users with at least {min_items} distinct items), leaving some to train on")
-    rng = np.random.default_rng(seed)
-    chosen = rng.permutation(users[eligible])[:2 * n_heldout]
-    held = set(chosen)
-    train_ev = ev[~ev.user_id.isin(held)].reset_index(drop=True)
-    known = np.zeros(len(index) + 1, bool); known[train_ev.item.to_numpy()] = True
-    empty = ev.iloc[:0][["user_id", "item", "timestamp", "pos"]]
-    train = Split(train_ev, empty, empty, index, {u: seqs[u] for u in users if u not in held}, "strong generalisation")
-    folds = []
-    for group in (chosen[:n_heldout], chosen[n_heldout:]):
-        items = [pd.unique(seqs[u][known[seqs[u]]]) for u in group]      # each known item once, first time first
-        keep = np.array([len(i) >= 2 for i in items], bool)
-        pairs = [_fold(i, fold_in, order, rng) for i in items if len(i) >= 2]
-        folds.append(([p[0] for p in pairs], [p[1] for p in pairs], group[keep]))
-    (vf, vh, vu), (tf_, th, tu) = folds
-    return HeldOutUsers(train, known, vf, vh, tf_, th, vu, tu)
-
-# %% ../nbs/40_vae.ipynb #493f90a9
-def heldout_metrics(scores: np.ndarray, fold_in: list, heldout: list, k=(20, 50, 100)) -> dict:
-    """Recall@K and NDCG@K of each row of `scores` `(n_users, n_items + 1)` against its `heldout` items, with the
-    `fold_in` items (and padding) removed from the ranking, averaged over users, as in Liang et al.:
-    Recall@K = hits / min(K, |heldout|), and NDCG@K's ideal DCG places min(K, |heldout|) hits first.
-    Ties count against the held-out items (they rank after the others with the same score), as in `evaluate`."""
-    ks = [k] if np.isscalar(k) else list(k)
-    if not ks or min(ks) < 1: raise ValueError(f"k={k}: every K must be at least 1")
-    s = np.array(scores, dtype="float64", copy=True)
-    if s.ndim != 2 or len(s) != len(fold_in) or len(s) != len(heldout):
-        raise ValueError(f"scores {s.shape} must be (n_users, n_items + 1) with n_users = {len(fold_in)} fold-in and {len(heldout)} held-out lists")
-    if np.isnan(s).any(): raise ValueError(f"scores hold NaN in rows {np.flatnonzero(np.isnan(s).any(1))[:5].tolist()}")
-    if any(len(h) == 0 for h in heldout): raise ValueError("every user needs at least one held-out item")
-    kmax, n_rel = max(ks), np.array([len(np.unique(h)) for h in heldout])
-    s[:, 0] = -np.inf
-    hits = np.zeros((len(s), kmax))
-    for r in range(len(s)):
-        s[r, np.asarray(fold_in[r], dtype="int64")] = -np.inf
-        is_held = np.zeros(s.shape[1], bool); is_held[np.asarray(heldout[r], dtype="int64")] = True
-        finite = np.flatnonzero(np.isfinite(s[r]))
-        cut = finite if len(finite) <= kmax else finite[s[r, finite] >= np.partition(s[r, finite], -kmax)[-kmax]]
-        top = cut[np.lexsort((is_held[cut], -s[r, cut]))][:kmax]        # by score, held-out last among equals
-        hits[r, :len(top)] = is_held[top]
-    discount = 1.0 / np.log2(np.arange(2, kmax + 2))
-    out = {}
-    for kk in ks:
-        ideal = np.array([discount[:min(kk, n)].sum() for n in n_rel])
-        out[f"NDCG@{kk}"] = float(np.mean((hits[:, :kk] * discount[:kk]).sum(1) / ideal))
-        out[f"Recall@{kk}"] = float(np.mean(hits[:, :kk].sum(1) / np.minimum(kk, n_rel)))
-    return out | {"users": len(s)}
-
-def evaluate_heldout(model: Recommender, data: HeldOutUsers, on: str = "test", k=(20, 50, 100), batch_size: int = 1024) -> dict:
-    """Strong-generalisation metrics (see `heldout_metrics`) of a fitted `model` on `data`'s validation or test
-    users: each user's fold-in items are scored as a history, and only items seen in training are ranked."""
-    if batch_size < 1: raise ValueError(f"batch_size={batch_size}: must be at least 1")
-    fold_in, heldout = data.users(on)
-    if not fold_in: raise ValueError(f"no {on} users to evaluate")
-    parts = []
-    for i in range(0, len(fold_in), batch_size):
-        scores = model.score(fold_in[i:i + batch_size])
-        scores[:, ~data.known] = -np.inf
-        parts.append(heldout_metrics(scores, fold_in[i:i + batch_size], heldout[i:i + batch_size], k))
-    n = sum(p["users"] for p in parts)
-    return {m: sum(p[m] * p["users"] for p in parts) / n for m in parts[0] if m != "users"} | {"users": n}
-
-# %% ../nbs/40_vae.ipynb #40ac38c7
-class HeldOutValidation(keras.callbacks.Callback):
-    "After each epoch, `evaluate_heldout` on `data`'s validation users and log `val_<metric>` (for early stopping)."
-    def __init__(self, recommender: Recommender, data: HeldOutUsers, metric: str = "NDCG@100"):
-        super().__init__()
-        name, _, k = metric.partition("@")
-        if name not in ("NDCG", "Recall") or not k.isdigit() or int(k) < 1:
-            raise ValueError(f"metric={metric!r}: use NDCG@K or Recall@K (e.g. 'NDCG@100')")
-        self.recommender, self.data, self.metric, self.k, self.history = recommender, data, metric, int(k), []
-
-    def on_epoch_end(self, epoch, logs=None):
-        value = evaluate_heldout(self.recommender, self.data, "valid", self.k)[self.metric]
-        self.history.append(value)
-        if logs is not None: logs[f"val_{self.metric}"] = value

@@ -12,8 +12,8 @@ from seqrec_nb.data import BagBatches, bag_of_items, leave_one_out, synthetic_lo
 from seqrec_nb.evaluate import Popularity, evaluate
 from seqrec_nb.train import seed_everything
 from seqrec_nb.variational import gaussian_kl
-from seqrec_nb.vae import (HeldOutValidation, MultVAE, MultVAENet, SeqVAE, SeqVAENet, evaluate_heldout,
-                           heldout_metrics, strong_generalization_split)
+from seqrec_nb.heldout import HeldOutValidation, evaluate_heldout, heldout_metrics, strong_generalization_split
+from seqrec_nb.vae import MultVAE, MultVAENet, SeqVAE, SeqVAENet
 
 
 def np_(x): return ops.convert_to_numpy(x)

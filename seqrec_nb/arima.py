@@ -1,4 +1,4 @@
-"""AR, MA and ARIMA derived and checked, Box-Jenkins on Online Retail's daily sales, and a recommender that ranks items by forecast demand.
+"""Box-Jenkins on Online Retail's daily sales with the ARIMA models of chapter 05, one forecast per item fitted in parallel and backtested, and a recommender that ranks items by forecast demand.
 
 Docs: https://seqrec.github.io/seqrec_nb/arima.html.md"""
 
@@ -24,60 +24,9 @@ from .data import Split
 from .evaluate import Popularity, Recipe, register
 
 # %% auto #0
-__all__ = ['SEASON', 'DEFAULT_ORDERS', 'DEFAULT_SEASONAL', 'ar_roots', 'is_stationary', 'simulate_arma', 'sample_acf',
-           'yule_walker', 'fit_ar_ls', 'demand', 'order_grid', 'select_order', 'top_items', 'naive_forecast',
+__all__ = ['SEASON', 'DEFAULT_ORDERS', 'DEFAULT_SEASONAL', 'demand', 'order_grid', 'select_order', 'top_items', 'naive_forecast',
            'seasonal_naive_forecast', 'mean_forecast', 'fit_item', 'ItemForecasts', 'forecast_items', 'mase', 'smape',
            'backtest', 'ARIMAPopularity', 'needs_calendar', 'benchmark_fits']
-
-# %% ../nbs/10_arima.ipynb #c0411f23
-def ar_roots(phi) -> np.ndarray:
-    "Roots of the AR polynomial $1 - \\phi_1 z - \\dots - \\phi_p z^p$."
-    phi = np.atleast_1d(np.asarray(phi, dtype=float))
-    return np.roots(np.r_[-phi[::-1], 1.0])           # np.roots wants the highest power first
-
-def is_stationary(phi, tol: float = 1e-9) -> bool:
-    "Whether AR coefficients `phi` give a stationary process: every root strictly outside the unit circle."
-    return bool(np.all(np.abs(ar_roots(phi)) > 1 + tol)) if len(np.atleast_1d(phi)) else True
-
-# %% ../nbs/10_arima.ipynb #3a4a0229
-def simulate_arma(phi=(), theta=(), n: int = 1000, c: float = 0.0, sigma: float = 1.0,
-                  burn: int = 500, seed: int = 0) -> np.ndarray:
-    "Simulate $y_t = c + \\sum_i \\phi_i y_{t-i} + \\varepsilon_t + \\sum_j \\theta_j \\varepsilon_{t-j}$, Gaussian noise."
-    phi, theta = np.atleast_1d(np.asarray(phi, float)), np.atleast_1d(np.asarray(theta, float))
-    if len(phi) and not is_stationary(phi):
-        raise ValueError(f"phi={phi.tolist()} is not stationary (roots {np.round(ar_roots(phi), 3).tolist()}); "
-                         "simulate the differenced series and integrate it instead")
-    p, q = len(phi), len(theta)
-    eps = np.random.default_rng(seed).normal(0, sigma, n + burn)
-    y = np.zeros(n + burn)
-    for t in range(n + burn):
-        ar = sum(phi[i] * y[t - 1 - i] for i in range(p) if t - 1 - i >= 0)
-        ma = sum(theta[j] * eps[t - 1 - j] for j in range(q) if t - 1 - j >= 0)
-        y[t] = c + ar + eps[t] + ma
-    return y[burn:]
-
-# %% ../nbs/10_arima.ipynb #4de3f36e
-def sample_acf(y, nlags: int) -> np.ndarray:
-    "Sample autocorrelations $\\hat\\rho(0..nlags)$ (the biased estimator, dividing by $n$)."
-    y = np.asarray(y, float) - np.mean(y)
-    denom = y @ y
-    return np.array([y[k:] @ y[:len(y) - k] / denom for k in range(nlags + 1)])
-
-def yule_walker(y, p: int) -> tuple[np.ndarray, float]:
-    "AR(p) coefficients and noise variance from the Yule-Walker equations $\\Gamma\\phi = \\gamma$."
-    y = np.asarray(y, float) - np.mean(y)
-    gamma = np.array([y[k:] @ y[:len(y) - k] / len(y) for k in range(p + 1)])
-    phi = solve_toeplitz(gamma[:p], gamma[1:])
-    return phi, float(gamma[0] - phi @ gamma[1:])
-
-def fit_ar_ls(y, p: int) -> tuple[float, np.ndarray, float]:
-    "AR(p) by least squares on $(1, y_{t-1}, \\dots, y_{t-p})$: intercept, coefficients, residual variance."
-    y = np.asarray(y, float)
-    if len(y) <= 2 * p + 1: raise ValueError(f"{len(y)} observations are too few for an AR({p}) fit")
-    X = np.column_stack([np.ones(len(y) - p)] + [y[p - i:len(y) - i] for i in range(1, p + 1)])
-    beta, *_ = np.linalg.lstsq(X, y[p:], rcond=None)
-    resid = y[p:] - X @ beta
-    return float(beta[0]), beta[1:], float(resid @ resid / (len(resid) - p - 1))
 
 # %% ../nbs/10_arima.ipynb #127c1db6
 def demand(log: pd.DataFrame, freq: str = "D", value: str = "quantity", items=None, item_col: str = "item_id",

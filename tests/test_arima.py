@@ -1,10 +1,10 @@
-"""seqrec_nb.arima as a user imports it: demand tables, per-item forecasts in worker processes, the recommender."""
+"""seqrec_nb.arma and seqrec_nb.arima as a user imports them: AR fits on simulated series, demand tables, per-item forecasts in worker processes, the recommender."""
 import numpy as np
 import pandas as pd
 import pytest
 
-from seqrec_nb.arima import (ARIMAPopularity, backtest, demand, fit_ar_ls, forecast_items, mase, seasonal_naive_forecast,
-                             simulate_arma, smape, yule_walker)
+from seqrec_nb.arima import ARIMAPopularity, backtest, demand, forecast_items, mase, seasonal_naive_forecast, smape
+from seqrec_nb.arma import fit_ar_ls, simulate_arma, yule_walker
 from seqrec_nb.data import synthetic_log, temporal_split
 from seqrec_nb.evaluate import evaluate
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, cpu_count, delayed, effective_n_jobs
+from joblib import Parallel, delayed, effective_n_jobs
 from threadpoolctl import threadpool_limits
-from scipy.linalg import solve_toeplitz
 from statsmodels.tsa.statespace.sarimax import SARIMAX
 from tqdm.auto import tqdm
 

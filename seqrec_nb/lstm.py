@@ -8,11 +8,10 @@ Docs: https://seqrec.github.io/seqrec_nb/lstm.html.md"""
 from __future__ import annotations
 
 import keras
-import numpy as np
 from keras import ops
 
 from .evaluate import Recipe, register
-from .layers import LOSSES, NetRecommender, NextItemNet, check_settings, for_full_ranking
+from .layers import NetRecommender, NextItemNet, check_settings, for_full_ranking
 from .train import adam
 
 # %% auto #0

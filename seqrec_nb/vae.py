@@ -8,15 +8,13 @@ Docs: https://seqrec.github.io/seqrec_nb/vae.html.md"""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import keras
 import numpy as np
-import pandas as pd
 from keras import ops
 
-from .data import BagBatches, Split, encode_log, bag_of_items
-from .evaluate import Recipe, Recommender, register
+from .data import BagBatches, Split, bag_of_items
+from .evaluate import Recipe, register
 from .layers import NetRecommender, NextItemNet, bag_epochs, check_settings, capped_epochs, chunked_softmax_loss
 from .train import adam, ValidationMetric, fit
 from .variational import gaussian_kl, reparameterize

@@ -1,5 +1,5 @@
 """Reproduce SASRec (Kang & McAuley, ICDM 2018) on the Games log at the paper's settings, as the flagged cells of
-`nbs/30_attention.ipynb` do, and print the test metrics under both protocols beside the paper's.
+`nbs/32_sasrec_reproduction.ipynb` do, and print the test metrics under both protocols beside the paper's.
 
     python -m benchmarks.reproduce_sasrec                      # the paper's settings: BCE, 200 epochs at most
     python -m benchmarks.reproduce_sasrec --loss softmax       # the full softmax instead of one negative per position

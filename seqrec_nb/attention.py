@@ -1,4 +1,4 @@
-"""SASRec built from the transformer blocks of chapter 25, reproduced on the Games log against the paper, and trained for full ranking.
+"""SASRec built from the transformer blocks of chapter 25, trained for full ranking, and read on a real customer's attention.
 
 Docs: https://seqrec.github.io/seqrec_nb/attention.html.md"""
 

@@ -108,8 +108,8 @@ def source_commit() -> str | None:
 
 
 def package_versions() -> dict:
-    "Python, the packages the numbers depend on and the machine, as `seqrec_nb.benchmark` records them for leaderboards."
-    from seqrec_nb.benchmark import package_versions as versions
+    "Python, the packages the numbers depend on and the machine, as `seqrec_nb.evaluate.package_versions` records them for leaderboards and recipes."
+    from seqrec_nb.evaluate import package_versions as versions
     return versions()
 
 

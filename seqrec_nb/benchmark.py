@@ -12,17 +12,14 @@ import contextlib
 import inspect
 import json
 import os
-import platform
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
 import keras
@@ -34,16 +31,15 @@ from tqdm.auto import tqdm
 from . import __version__
 from . import arima, attention, gan, lstm, vae  # noqa: F401 (importing a model module registers its recipes)
 from .data import DATA_SETS, DataUnavailable, ItemIndex, Split, leave_one_out, to_interactions
-from .evaluate import RECIPES, SIZES, OneLineParser, baseline_table, check_cutoffs, Popularity, Recipe, Recommender, evaluate, offset_label, positive_int, seen_label, read_saved_meta, read_recipe, recipes, register, saved_folder, too_few_negatives, whole_number
+from .evaluate import RECIPES, SIZES, OneLineParser, baseline_table, check_cutoffs, code_commit, Popularity, Recipe, Recommender, evaluate, offset_label, package_versions, positive_int, seen_label, read_saved_meta, read_recipe, recipes, register, saved_folder, too_few_negatives, whole_number
 from .train import Interrupts, checkpoint_seconds, device_report, format_report, seed_everything
 
 # %% auto #0
 __all__ = ['BUCKETS', 'PROTOCOLS', 'EARLIER_FILES', 'PRINTED', 'read_table', 'load_log', 'slice_users', 'model_recipes',
            'left_out', 'bucket_labels', 'ndcg_by_length', 'top_k', 'repeat_share', 'popularity_overlap',
-           'serving_figures', 'EpochBar', 'save_recommender', 'load_recommender', 'item_descriptions',
-           'package_versions', 'code_commit', 'Leaderboard', 'measure', 'earlier_run', 'run_benchmark',
-           'plot_quality_vs_time', 'plot_by_length', 'parser', 'format_table', 'main', 'side_by_side', 'provenance',
-           'loss_comparison', 'plot_loss_comparison']
+           'serving_figures', 'EpochBar', 'save_recommender', 'load_recommender', 'item_descriptions', 'Leaderboard',
+           'measure', 'earlier_run', 'run_benchmark', 'plot_quality_vs_time', 'plot_by_length', 'parser',
+           'format_table', 'main', 'side_by_side', 'provenance', 'loss_comparison', 'plot_loss_comparison']
 
 # %% ../nbs/90_benchmark.ipynb #882dbef3
 def read_table(path, encoding: str = "utf-8") -> pd.DataFrame:
@@ -225,26 +221,6 @@ def item_descriptions(log: pd.DataFrame) -> pd.Series | None:
     return pd.Series(d.description.astype(str).to_numpy(), index=d.item_id.astype(str).to_numpy())
 
 # %% ../nbs/90_benchmark.ipynb #3039a82d
-def package_versions() -> dict:
-    "Versions of Python, the packages the numbers depend on, and the machine they ran on."
-    out = {"python": platform.python_version(), "machine": platform.machine(), "processor": platform.processor(),
-           "cpus": os.cpu_count(), "keras_backend": keras.backend.backend()}
-    for pkg in ("seqrec_nb", "keras", "tensorflow", "jax", "torch", "numpy", "scipy", "pandas", "statsmodels"):
-        try: out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError: out[pkg] = None
-    return out
-
-def code_commit() -> str | None:
-    "The git commit of the checkout `seqrec_nb` runs from (`+dirty` when its `seqrec_nb/` differs from it); None outside one."
-    here = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
-    def git(*args): return subprocess.run(["git", "-C", str(here), *args], capture_output=True, text=True, timeout=10)
-    try:
-        head, top = git("rev-parse", "HEAD"), git("rev-parse", "--show-toplevel")
-        if head.returncode or top.returncode: return None
-        dirty = git("status", "--porcelain", "--", str(Path(top.stdout.strip()) / "seqrec_nb")).stdout.strip()
-        return head.stdout.strip() + ("+dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError): return None
-
 @dataclass
 class Leaderboard:
     "What `run_benchmark` returns: the table (one row per model), NDCG@10 by history length (long form), and the run's metadata."

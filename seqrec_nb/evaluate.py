@@ -13,8 +13,10 @@ import glob
 import inspect
 import json
 import os
+import platform
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -22,6 +24,7 @@ import warnings
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +42,7 @@ __all__ = ['SEEN_OFFSETS', 'RECENT_WINDOWS', 'SAVE_FORMAT', 'READ_FORMATS', 'SIZ
            'Popularity', 'MarkovChain', 'writing_folder', 'saved_folder', 'read_saved_meta', 'save_state', 'read_items',
            'load_state', 'sample_negatives', 'too_few_negatives', 'check_cutoffs', 'evaluate', 'seen_grid',
            'ease_weights', 'EASE', 'Recipe', 'register', 'recipes', 'write_recipe', 'read_recipe', 'TunedMarkovChain',
-           'baseline_models', 'baseline_table', 'whole_number', 'OneLineParser']
+           'package_versions', 'code_commit', 'baseline_models', 'baseline_table', 'whole_number', 'OneLineParser']
 
 # %% ../nbs/01_evaluate.ipynb #bd7d016b
 def _refuse_nan(*scores):
@@ -676,10 +679,12 @@ RECIPE_FORMAT = "seqrec_nb recipe 1"
 
 def write_recipe(recipe: Recipe, path, **about) -> Path:
     """Write `recipe` as JSON into `path` (whole or not at all): its model's key, its row label, its `settings` (a tuned
-    recipe's hold the tuned values) and `about` (where they come from: the study, its data, its numbers);
-    `read_recipe` reads it back. Returns `path`."""
-    doc = {"format": RECIPE_FORMAT, "seqrec_nb": __version__, "model": recipe.key, "name": recipe.name,
-           "module": recipe.model.__module__, "settings": recipe.settings, "about": about}
+    recipe's hold the tuned values), the commit and package versions of the code that wrote it (`code_commit`,
+    `package_versions`) and `about` (where they come from: the study, its data, its numbers); `read_recipe` reads it
+    back. Returns `path`."""
+    doc = {"format": RECIPE_FORMAT, "seqrec_nb": __version__, "commit": code_commit(), "versions": package_versions(),
+           "model": recipe.key, "name": recipe.name, "module": recipe.model.__module__, "settings": recipe.settings,
+           "about": about}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(path.name + ".part")
@@ -720,6 +725,33 @@ class TunedMarkovChain(MarkovChain):
 register(Recipe("pop", "Popularity", Popularity, order=0))
 register(Recipe("markov", "MarkovChain", TunedMarkovChain, order=10))
 register(Recipe("ease", "EASE", EASE, quick={"grid": (100, 1000)}, full={"grid": (10, 100, 1000, 10_000)}, order=20));
+
+# %% ../nbs/01_evaluate.ipynb #e7d780ef
+def _keras_backend() -> str | None:
+    "Keras' backend if Keras is loaded (this module does not load it), else the one `KERAS_BACKEND` names."
+    keras = sys.modules.get("keras")
+    return keras.backend.backend() if keras is not None else os.environ.get("KERAS_BACKEND", "tensorflow")
+
+def package_versions() -> dict:
+    "Versions of Python, the packages the numbers depend on, and the machine they ran on."
+    out = {"python": platform.python_version(), "machine": platform.machine(), "processor": platform.processor(),
+           "cpus": os.cpu_count(), "keras_backend": _keras_backend()}
+    for pkg in ("seqrec_nb", "keras", "tensorflow", "jax", "torch", "numpy", "scipy", "pandas", "statsmodels"):
+        try: out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError: out[pkg] = None
+    return out
+
+def code_commit() -> str | None:
+    "The git commit of the checkout `seqrec_nb` runs from (`+dirty` when its `seqrec_nb/` differs from it); None outside one."
+    here = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
+    def git(*args): return subprocess.run(["git", "-C", str(here), *args], capture_output=True, text=True, timeout=10)
+    try:
+        head, top = git("rev-parse", "HEAD"), git("rev-parse", "--show-toplevel")
+        if head.returncode or top.returncode: return None
+        dirty = git("status", "--porcelain", "--", str(Path(top.stdout.strip()) / "seqrec_nb")).stdout.strip()
+        return head.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError): return None
+
 
 # %% ../nbs/01_evaluate.ipynb #62d727ba
 def baseline_models() -> dict:

@@ -8,7 +8,8 @@ speed-up over the serial run (`seqrec_nb.arima.benchmark_fits`). Needs the Onlin
 """
 import argparse
 
-from seqrec_nb.arima import benchmark_fits, demand
+from seqrec_nb.arima import benchmark_fits
+from seqrec_nb.arma import demand
 from seqrec_nb.data import load_online_retail
 
 

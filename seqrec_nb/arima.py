@@ -1,4 +1,4 @@
-"""Box-Jenkins on Online Retail's daily sales with the ARIMA models of chapter 05, one forecast per item fitted in parallel and backtested, and a recommender that ranks items by forecast demand.
+"""One seasonal ARIMA per item of Online Retail (the models of chapter 05), fitted in parallel and backtested against naive forecasts, and a recommender that ranks items by forecast demand.
 
 Docs: https://seqrec.github.io/seqrec_nb/arima.html.md"""
 
@@ -19,56 +19,14 @@ from threadpoolctl import threadpool_limits
 from statsmodels.tsa.statespace.sarimax import SARIMAX
 from tqdm.auto import tqdm
 
+from .arma import demand
 from .data import Split
 from .evaluate import Popularity, Recipe, register
 
 # %% auto #0
-__all__ = ['SEASON', 'DEFAULT_ORDERS', 'DEFAULT_SEASONAL', 'demand', 'order_grid', 'select_order', 'top_items', 'naive_forecast',
-           'seasonal_naive_forecast', 'mean_forecast', 'fit_item', 'ItemForecasts', 'forecast_items', 'mase', 'smape',
-           'backtest', 'ARIMAPopularity', 'needs_calendar', 'benchmark_fits']
-
-# %% ../nbs/10_arima.ipynb #127c1db6
-def demand(log: pd.DataFrame, freq: str = "D", value: str = "quantity", items=None, item_col: str = "item_id",
-           start=None, end=None) -> pd.DataFrame:
-    """Demand per period: a `(periods, items)` frame of summed `value` (or event counts with `value="rows"`).
-
-    Periods run from `start` to `end` (default: the log's first and last day) with no gaps: a
-    period without sales is 0. `items` restricts (and orders) the columns; `"total"` sums all items
-    into one column named "total"."""
-    if value != "rows" and value not in log.columns:
-        raise ValueError(f"value={value!r}: not a column of the log ({list(log.columns)}); use 'rows' to count events")
-    if item_col not in log.columns: raise ValueError(f"item_col={item_col!r}: not a column of the log")
-    period = log.timestamp.dt.to_period(freq).dt.start_time
-    vals = pd.Series(1.0, index=log.index) if value == "rows" else log[value].astype(float)
-    total = isinstance(items, str) and items == "total"
-    keys = pd.Series("total", index=log.index) if total else log[item_col]
-    table = vals.groupby([period, keys]).sum().unstack(fill_value=0.0)
-    lo = pd.Timestamp(start) if start is not None else table.index.min()
-    hi = pd.Timestamp(end) if end is not None else table.index.max()
-    index = pd.period_range(lo, hi, freq=freq).start_time
-    table = table.reindex(index, fill_value=0.0)
-    if items is not None and not total: table = table.reindex(columns=list(items), fill_value=0.0)
-    table.index.name, table.columns.name = "period", item_col
-    return table
-
-# %% ../nbs/10_arima.ipynb #58df624d
-def order_grid(p=(0, 1, 2), d=(0,), q=(0, 1, 2)) -> list[tuple[int, int, int]]:
-    "Every (p, d, q) combination of the given values (keep one `d`: AIC compares models on the same differencing)."
-    return [(a, b, c) for a in p for b in d for c in q]
-
-def select_order(y, orders, seasonal_order=(0, 0, 0, 0), **sarimax_kw) -> pd.DataFrame:
-    "Fit SARIMAX for each order in `orders` and return AIC, BIC and convergence per order, best AIC first."
-    rows = []
-    for order in orders:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                res = SARIMAX(np.asarray(y, float), order=order, seasonal_order=seasonal_order, **sarimax_kw).fit(disp=False)
-                rows.append({"order": order, "aic": res.aic, "bic": res.bic,
-                             "converged": bool(res.mle_retvals.get("converged", True)), "warnings": len(caught)})
-            except (ValueError, np.linalg.LinAlgError) as e:
-                rows.append({"order": order, "aic": np.inf, "bic": np.inf, "converged": False, "warnings": len(caught), "error": str(e)})
-    return pd.DataFrame(rows).sort_values("aic").reset_index(drop=True)
+__all__ = ['SEASON', 'DEFAULT_ORDERS', 'DEFAULT_SEASONAL', 'top_items', 'naive_forecast', 'seasonal_naive_forecast',
+           'mean_forecast', 'fit_item', 'ItemForecasts', 'forecast_items', 'mase', 'smape', 'backtest',
+           'ARIMAPopularity', 'needs_calendar', 'benchmark_fits']
 
 # %% ../nbs/10_arima.ipynb #073430f4
 SEASON = 7

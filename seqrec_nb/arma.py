@@ -1,4 +1,4 @@
-"""White noise and the lag operator, AR(p) and when it is stationary, MA(q) and invertibility, ARMA, differencing and the seasonal ARIMA, each derived and checked by simulating a process with known coefficients and recovering them, from scratch and with statsmodels.
+"""White noise and the lag operator, AR(p) and when it is stationary, MA(q) and invertibility, ARMA, differencing and the seasonal ARIMA, each derived and checked by simulating a process with known coefficients and recovering them, from scratch and with statsmodels; then the Box-Jenkins loop on Online Retail's daily sales.
 
 Docs: https://seqrec.github.io/seqrec_nb/arma.html.md"""
 
@@ -7,11 +7,16 @@ Docs: https://seqrec.github.io/seqrec_nb/arma.html.md"""
 # %% ../nbs/05_arma.ipynb #a05e0004
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+import pandas as pd
 from scipy.linalg import solve_toeplitz
+from statsmodels.tsa.statespace.sarimax import SARIMAX
 
 # %% auto #0
-__all__ = ['ar_roots', 'is_stationary', 'simulate_arma', 'sample_acf', 'yule_walker', 'fit_ar_ls']
+__all__ = ['ar_roots', 'is_stationary', 'simulate_arma', 'sample_acf', 'yule_walker', 'fit_ar_ls', 'demand', 'order_grid',
+           'select_order']
 
 # %% ../nbs/05_arma.ipynb #c0411f23
 def ar_roots(phi) -> np.ndarray:
@@ -62,3 +67,46 @@ def fit_ar_ls(y, p: int) -> tuple[float, np.ndarray, float]:
     beta, *_ = np.linalg.lstsq(X, y[p:], rcond=None)
     resid = y[p:] - X @ beta
     return float(beta[0]), beta[1:], float(resid @ resid / (len(resid) - p - 1))
+
+# %% ../nbs/05_arma.ipynb #127c1db6
+def demand(log: pd.DataFrame, freq: str = "D", value: str = "quantity", items=None, item_col: str = "item_id",
+           start=None, end=None) -> pd.DataFrame:
+    """Demand per period: a `(periods, items)` frame of summed `value` (or event counts with `value="rows"`).
+
+    Periods run from `start` to `end` (default: the log's first and last day) with no gaps: a
+    period without sales is 0. `items` restricts (and orders) the columns; `"total"` sums all items
+    into one column named "total"."""
+    if value != "rows" and value not in log.columns:
+        raise ValueError(f"value={value!r}: not a column of the log ({list(log.columns)}); use 'rows' to count events")
+    if item_col not in log.columns: raise ValueError(f"item_col={item_col!r}: not a column of the log")
+    period = log.timestamp.dt.to_period(freq).dt.start_time
+    vals = pd.Series(1.0, index=log.index) if value == "rows" else log[value].astype(float)
+    total = isinstance(items, str) and items == "total"
+    keys = pd.Series("total", index=log.index) if total else log[item_col]
+    table = vals.groupby([period, keys]).sum().unstack(fill_value=0.0)
+    lo = pd.Timestamp(start) if start is not None else table.index.min()
+    hi = pd.Timestamp(end) if end is not None else table.index.max()
+    index = pd.period_range(lo, hi, freq=freq).start_time
+    table = table.reindex(index, fill_value=0.0)
+    if items is not None and not total: table = table.reindex(columns=list(items), fill_value=0.0)
+    table.index.name, table.columns.name = "period", item_col
+    return table
+
+# %% ../nbs/05_arma.ipynb #58df624d
+def order_grid(p=(0, 1, 2), d=(0,), q=(0, 1, 2)) -> list[tuple[int, int, int]]:
+    "Every (p, d, q) combination of the given values (keep one `d`: AIC compares models on the same differencing)."
+    return [(a, b, c) for a in p for b in d for c in q]
+
+def select_order(y, orders, seasonal_order=(0, 0, 0, 0), **sarimax_kw) -> pd.DataFrame:
+    "Fit SARIMAX for each order in `orders` and return AIC, BIC and convergence per order, best AIC first."
+    rows = []
+    for order in orders:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                res = SARIMAX(np.asarray(y, float), order=order, seasonal_order=seasonal_order, **sarimax_kw).fit(disp=False)
+                rows.append({"order": order, "aic": res.aic, "bic": res.bic,
+                             "converged": bool(res.mle_retvals.get("converged", True)), "warnings": len(caught)})
+            except (ValueError, np.linalg.LinAlgError) as e:
+                rows.append({"order": order, "aic": np.inf, "bic": np.inf, "converged": False, "warnings": len(caught), "error": str(e)})
+    return pd.DataFrame(rows).sort_values("aic").reset_index(drop=True)

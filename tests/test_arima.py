@@ -3,8 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from seqrec_nb.arima import ARIMAPopularity, backtest, demand, forecast_items, mase, seasonal_naive_forecast, smape
-from seqrec_nb.arma import fit_ar_ls, simulate_arma, yule_walker
+from seqrec_nb.arima import ARIMAPopularity, backtest, forecast_items, mase, seasonal_naive_forecast, smape
+from seqrec_nb.arma import demand, fit_ar_ls, simulate_arma, yule_walker
 from seqrec_nb.data import synthetic_log, temporal_split
 from seqrec_nb.evaluate import evaluate
 

@@ -55,7 +55,7 @@ HYPER = dict(dim=64, maxlen=50, batch_size=256, n_negatives=100, learning_rate=1
 CONFIGS = [("softmax", False, 64, True, 256), ("softmax", True, 64, True, 256), ("softmax", False, 64, False, 256),
            ("softmax", True, 64, False, 256), ("sampled_softmax", False, 64, True, 256), ("sampled_softmax", True, 64, True, 256),
            ("softmax", False, 128, True, 256), ("softmax", True, 128, True, 256), ("softmax", False, 64, True, 128)]
-QUALITY_EPOCHS = 4                   # epochs each batch size trains for in `--quality` (chapter 20's comparison trains 4)
+QUALITY_EPOCHS = 4                   # epochs each batch size trains for in `--quality` (chapter 22's comparison trains 4)
 QUALITY_BATCHES = (128, 256)
 
 
@@ -185,7 +185,7 @@ def priced(r: dict) -> dict:
 def run_quality(batch_size: int, users: int | None = None, epochs: int | None = None) -> dict:
     """Train the full softmax (chunked, without XLA) at `batch_size` and its learning rate (`learning_rate_for`) for
     `epochs` (default `QUALITY_EPOCHS`) on Games (its first `users` users where given), with early stopping off;
-    its validation NDCG@10 after each epoch (the sampled protocol, as chapter 20's comparison), its test HR@10 and
+    its validation NDCG@10 after each epoch (the sampled protocol, as chapter 22's comparison), its test HR@10 and
     NDCG@10 under both protocols, and the seconds `fit` took (validation included; not a benchmark: one run). With
     `patience=epochs` every epoch trains; `fit` still restores the weights of the best validation epoch, which is the
     last one where validation improved."""

@@ -677,12 +677,13 @@ def recipes(keys: Sequence[str] | None = None) -> list[Recipe]:
 
 RECIPE_FORMAT = "seqrec_nb recipe 1"
 
-def write_recipe(recipe: Recipe, path, **about) -> Path:
+def write_recipe(recipe: Recipe, path, commit: str | None = None, **about) -> Path:
     """Write `recipe` as JSON into `path` (whole or not at all): its model's key, its row label, its `settings` (a tuned
-    recipe's hold the tuned values), the commit and package versions of the code that wrote it (`code_commit`,
+    recipe's hold the tuned values), the commit and package versions of the code that found it (`commit`, default
+    `code_commit()` now: pass the one taken when a long search started, as the checkout may change while it runs;
     `package_versions`) and `about` (where they come from: the study, its data, its numbers); `read_recipe` reads it
     back. Returns `path`."""
-    doc = {"format": RECIPE_FORMAT, "seqrec_nb": __version__, "commit": code_commit(), "versions": package_versions(),
+    doc = {"format": RECIPE_FORMAT, "seqrec_nb": __version__, "commit": commit or code_commit(), "versions": package_versions(),
            "model": recipe.key, "name": recipe.name, "module": recipe.model.__module__, "settings": recipe.settings,
            "about": about}
     path = Path(path)

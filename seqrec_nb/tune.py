@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from . import __version__
 from . import arima, attention, gan, lstm, vae  # noqa: F401 (importing a model module registers its recipes)
 from .data import Split, leave_one_out
-from .evaluate import RECIPES, SIZES, Recipe, Recommender, evaluate, positive_int, recipes, whole_number, write_recipe
+from .evaluate import RECIPES, SIZES, Recipe, Recommender, code_commit, evaluate, positive_int, recipes, whole_number, write_recipe
 from .train import Interrupts, seed_everything
 
 # %% auto #0
@@ -367,7 +367,7 @@ def tune(data: pd.DataFrame | Split, model: str = "sasrec", trials: int = 20, ti
     evaluated on the test targets. The tuned recipe is written to `out/<study>.json` (`read_recipe` reads it). `progress`
     shows a bar on a terminal, a line per trial elsewhere; `name` names the data in the study (default the split's name).
     """
-    t_start = time.perf_counter()
+    t_start, commit = time.perf_counter(), code_commit()      # the code this process runs, whatever the checkout becomes
     recipe = recipes([model])[0]
     searched = search_space(recipe, space)
     if size not in SIZES: raise ValueError(f"size={size!r}: use one of {', '.join(SIZES)}")
@@ -419,7 +419,7 @@ def tune(data: pd.DataFrame | Split, model: str = "sasrec", trials: int = 20, ti
                  "optuna": optuna.__version__, "keras_backend": keras.backend.backend(),
                  "final": None if final_rows is None else final_rows.to_dict(orient="index"),
                  "trials_table": json.loads(table.reset_index().to_json(orient="records", double_precision=15))}
-        path = write_recipe(tuned, Path(out) / f"{study_name}.json", **about)
+        path = write_recipe(tuned, Path(out) / f"{study_name}.json", commit=commit, **about)
     return Tuned(st, tuned, table, final_rows, path, show.ran, time.perf_counter() - t_start)
 
 # %% ../nbs/92_tune.ipynb #db5cc817

@@ -728,15 +728,12 @@ register(Recipe("markov", "MarkovChain", TunedMarkovChain, order=10))
 register(Recipe("ease", "EASE", EASE, quick={"grid": (100, 1000)}, full={"grid": (10, 100, 1000, 10_000)}, order=20));
 
 # %% ../nbs/01_evaluate.ipynb #e7d780ef
-def _keras_backend() -> str | None:
-    "Keras' backend if Keras is loaded (this module does not load it), else the one `KERAS_BACKEND` names."
-    keras = sys.modules.get("keras")
-    return keras.backend.backend() if keras is not None else os.environ.get("KERAS_BACKEND", "tensorflow")
-
 def package_versions() -> dict:
     "Versions of Python, the packages the numbers depend on, and the machine they ran on."
     out = {"python": platform.python_version(), "machine": platform.machine(), "processor": platform.processor(),
-           "cpus": os.cpu_count(), "keras_backend": _keras_backend()}
+           "cpus": os.cpu_count(),
+           # Keras' backend once something has loaded Keras (this module does not), else None
+           "keras_backend": sys.modules["keras"].backend.backend() if "keras" in sys.modules else None}
     for pkg in ("seqrec_nb", "keras", "tensorflow", "jax", "torch", "numpy", "scipy", "pandas", "statsmodels"):
         try: out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError: out[pkg] = None

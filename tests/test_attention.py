@@ -1,6 +1,6 @@
 """seqrec_nb.transformer and seqrec_nb.attention as a user meets them: attention against Keras, causality, SASRec end to end.
 
-Backend-neutral: CI runs this file on TensorFlow, JAX and PyTorch.
+Backend-neutral: CI runs this file on TensorFlow, JAX and PyTorch, except the tests marked `one_backend`.
 """
 import keras
 import numpy as np
@@ -137,7 +137,8 @@ def syn():
     return leave_one_out(synthetic_log(n_users=300, n_items=40, seed=3)[0])
 
 
-@pytest.mark.parametrize("loss, style", [("bce", "paper"), ("softmax", "paper"), ("bce", "reference")])
+@pytest.mark.parametrize("loss, style", [pytest.param("bce", "paper", marks=pytest.mark.one_backend),   # each part runs below
+                                         ("softmax", "paper"), ("bce", "reference")])
 def test_sasrec_learns_and_round_trips(syn, loss, style, tmp_path):
     seed_everything(0, deterministic=False)
     # batches padded to maxlen: one shape, so JAX compiles the step once instead of once per batch width (35 s -> 6 s);

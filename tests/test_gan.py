@@ -134,7 +134,7 @@ def test_training_masks_only_unpurchased_items():
     np.testing.assert_allclose(penalty, [47.0, 49.0])      # every unpurchased item once, the padding entry never
 
 
-@pytest.mark.parametrize("kw", [{}, {"adversarial": False}, {"condition": "sequence", "g_loss": "minimax"}])
+@pytest.mark.parametrize("kw", [{}, {"adversarial": False}, {"condition": "sequence", "g_loss": "minimax", "maxlen": 8}])
 def test_cfgan_end_to_end(kw, tmp_path):
     split = leave_one_out(synthetic_log(n_users=300, n_items=30, seed=4)[0])
     seed_everything(0)

@@ -1,6 +1,7 @@
 """seqrec_nb.recurrent and seqrec_nb.lstm as a user meets them: the from-scratch cells against Keras, gradients, the losses, LSTMRec end to end.
 
-Backend-neutral: CI runs this file on TensorFlow, JAX and PyTorch.
+Backend-neutral: CI runs this file on TensorFlow, JAX and PyTorch, except the sampled losses' end-to-end runs, marked
+`one_backend`: their formulas are checked on every backend, and the training plumbing is the full softmax's.
 """
 import keras
 import numpy as np
@@ -164,7 +165,8 @@ def syn():
     return leave_one_out(synthetic_log(n_users=300, n_items=40, seed=3)[0])
 
 
-@pytest.mark.parametrize("loss", ["softmax", "sampled_softmax", "bce"])
+@pytest.mark.parametrize("loss", ["softmax", pytest.param("sampled_softmax", marks=pytest.mark.one_backend),
+                                  pytest.param("bce", marks=pytest.mark.one_backend)])
 def test_lstmrec_learns_and_round_trips(syn, loss, tmp_path):
     seed_everything(0, deterministic=False)
     rec = LSTMRec(dim=12, maxlen=15, loss=loss, n_negatives=10, epochs=4, patience=4, batch_size=32).fit(syn, verbose=0)

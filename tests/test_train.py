@@ -1,6 +1,7 @@
 """seqrec_nb.train as a user's training run meets it: resume after SIGKILL, seeds, saving, decisions.
 
-Backend-neutral: CI runs this file on TensorFlow, JAX and PyTorch.
+Backend-neutral: CI runs this file on TensorFlow, JAX and PyTorch, except the resume test with validation, marked
+`one_backend`: the history it checks is files on disk, and resuming itself is the plain case's.
 """
 import json
 import os
@@ -69,7 +70,7 @@ def weights(path):
     with np.load(path) as f: return [f[k] for k in sorted(f.files, key=lambda k: int(k.split("_")[1]))]
 
 
-@pytest.mark.parametrize("mode", ["plain", "val"])
+@pytest.mark.parametrize("mode", ["plain", pytest.param("val", marks=pytest.mark.one_backend)])
 def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path, mode):
     "Killed after epoch 2 and restarted, training ends where an uninterrupted run ends (with early stopping too)."
     whole = start(RUN, "-", tmp_path / "whole.npz", 0, mode)         # alongside the killed and resumed runs

@@ -167,8 +167,10 @@ def syn():
 
 @pytest.mark.parametrize("loss", ["softmax", pytest.param("sampled_softmax", marks=pytest.mark.one_backend),
                                   pytest.param("bce", marks=pytest.mark.one_backend)])
-def test_lstmrec_learns_and_round_trips(syn, loss, tmp_path):
+def test_lstmrec_learns_and_round_trips(syn, loss, tmp_path, monkeypatch):
     seed_everything(0, deterministic=False)
+    # batches padded to maxlen, one shape: JAX compiles the step once, not once per width (test_recipes trains on buckets)
+    monkeypatch.setattr(LSTMRec, "bucket_by_length", False)
     rec = LSTMRec(dim=12, maxlen=15, loss=loss, n_negatives=10, epochs=4, patience=4, batch_size=32).fit(syn, verbose=0)
     assert len(rec.history["loss"]) == len(rec.history["val_NDCG@10"]) == 4
     assert rec.history["loss"][-1] < rec.history["loss"][0]
@@ -203,9 +205,10 @@ def test_jit_compiled_training_with_variable_widths(syn):
     assert len(widths) > 1 and widths <= {bucket_width(n) for n in range(1, 16)} | {15}
 
 
-def test_gru_tied_uniform_round_trips(syn, tmp_path):
+def test_gru_tied_uniform_round_trips(syn, tmp_path, monkeypatch):
     """The other constructor options: a GRU, tied weights, uniform negatives; saved and reloaded alike."""
     seed_everything(0, deterministic=False)
+    monkeypatch.setattr(LSTMRec, "bucket_by_length", False)          # one batch shape, as above
     rec = LSTMRec(cell="gru", tie_weights=True, negatives="uniform", dim=8, maxlen=15, n_negatives=5, epochs=1,
                   batch_size=32).fit(syn, verbose=0)
     assert rec.net.tie_weights and rec.net.cell_kind == "gru"

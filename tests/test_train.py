@@ -42,7 +42,7 @@ RUN = textwrap.dedent("""
         index = split.index
         def _score(self, h): return keras.ops.convert_to_numpy(net(pad_sequences(h, 10))[:, -1])
 
-    batches = NextItemBatches(split.train_sequences(), split.n_items, maxlen=10, batch_size=32, seed=3)
+    batches = NextItemBatches(split.train_sequences(), split.n_items, maxlen=10, batch_size=32, seed=3, fill_last=True)  # one shape
     val = ValidationMetric(Rec(), split, "NDCG@10") if with_validation else None
     hist = fit(net, batches, epochs=6, checkpoint_dir=ckpt if ckpt != "-" else None, validation=val, patience=2,
                callbacks=[Kill()] if kill_after else [], verbose=0)
@@ -128,7 +128,7 @@ def test_same_seed_same_metrics():
                 self.net.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0))
             def _score(self, h): return keras.ops.convert_to_numpy(self.net(pad_sequences(h, 10))[:, -1])
         m = M()
-        fit(m.net, NextItemBatches(split.train_sequences(), 30, maxlen=10, batch_size=16), epochs=2, verbose=0)
+        fit(m.net, NextItemBatches(split.train_sequences(), 30, maxlen=10, batch_size=16, fill_last=True), epochs=2, verbose=0)
         print(json.dumps(evaluate(m, split, "sampled", n_negatives=10)))
     """)
     outs = [finish(p) for p in [start(code, s) for s in (5, 5, 6)]]       # three processes at once
